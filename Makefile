@@ -1,0 +1,41 @@
+# The two commands: `make run` (the product, locally) and `make test` (the whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(PATH)
+export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
+
+.PHONY: setup run test test-fast lint format bench clean
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+setup: $(VENV)/.installed
+	@bash scripts/ensure-system-packages.sh
+
+run: setup
+	@bash scripts/run.sh
+
+test: setup
+	$(PY) -m pytest -p no:cacheprovider tests
+
+test-fast: setup
+	$(PY) -m pytest -p no:cacheprovider -m "not slow" tests
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf .airflow .run

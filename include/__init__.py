@@ -1,0 +1,1 @@
+"""PDM Orchestrator domain core: plain Python, no Airflow imports."""

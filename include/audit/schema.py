@@ -1,0 +1,82 @@
+"""Versioned schema of the audit store, one list of steps per SQL dialect, applied idempotently."""
+
+from __future__ import annotations
+
+# Each step runs once, in order; the version table records the last applied step. Never edit a released
+# step: append a new one.
+POSTGRES_STEPS: list[list[str]] = [
+    [
+        """
+        CREATE TABLE IF NOT EXISTS pdm_audit_event (
+            id BIGSERIAL PRIMARY KEY,
+            stream TEXT NOT NULL,
+            dag_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            run_after TEXT,
+            kind TEXT NOT NULL,
+            decision_id TEXT,
+            actor TEXT,
+            recorded_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            row_hash TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS pdm_audit_event_run ON pdm_audit_event (dag_id, run_id)",
+        "CREATE INDEX IF NOT EXISTS pdm_audit_event_decision ON pdm_audit_event (decision_id)",
+        "CREATE INDEX IF NOT EXISTS pdm_audit_event_stream ON pdm_audit_event (stream, id)",
+        """
+        CREATE OR REPLACE FUNCTION pdm_audit_reject_change() RETURNS trigger AS $$
+        BEGIN
+            RAISE EXCEPTION 'pdm audit rows are append-only: % on % refused', TG_OP, TG_TABLE_NAME;
+        END;
+        $$ LANGUAGE plpgsql
+        """,
+        "DROP TRIGGER IF EXISTS pdm_audit_event_append_only ON pdm_audit_event",
+        """
+        CREATE TRIGGER pdm_audit_event_append_only
+            BEFORE UPDATE OR DELETE ON pdm_audit_event
+            FOR EACH ROW EXECUTE FUNCTION pdm_audit_reject_change()
+        """,
+        "DROP TRIGGER IF EXISTS pdm_audit_event_no_truncate ON pdm_audit_event",
+        """
+        CREATE TRIGGER pdm_audit_event_no_truncate
+            BEFORE TRUNCATE ON pdm_audit_event
+            FOR EACH STATEMENT EXECUTE FUNCTION pdm_audit_reject_change()
+        """,
+    ],
+]
+
+SQLITE_STEPS: list[list[str]] = [
+    [
+        """
+        CREATE TABLE IF NOT EXISTS pdm_audit_event (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            stream TEXT NOT NULL,
+            dag_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            run_after TEXT,
+            kind TEXT NOT NULL,
+            decision_id TEXT,
+            actor TEXT,
+            recorded_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            row_hash TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS pdm_audit_event_run ON pdm_audit_event (dag_id, run_id)",
+        "CREATE INDEX IF NOT EXISTS pdm_audit_event_decision ON pdm_audit_event (decision_id)",
+        "CREATE INDEX IF NOT EXISTS pdm_audit_event_stream ON pdm_audit_event (stream, id)",
+        """
+        CREATE TRIGGER IF NOT EXISTS pdm_audit_event_no_update BEFORE UPDATE ON pdm_audit_event
+        BEGIN SELECT RAISE(ABORT, 'pdm audit rows are append-only: UPDATE refused'); END
+        """,
+        """
+        CREATE TRIGGER IF NOT EXISTS pdm_audit_event_no_delete BEFORE DELETE ON pdm_audit_event
+        BEGIN SELECT RAISE(ABORT, 'pdm audit rows are append-only: DELETE refused'); END
+        """,
+    ],
+]
+
+VERSION_TABLE = "pdm_audit_schema_version"

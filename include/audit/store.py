@@ -1,0 +1,343 @@
+"""The append-only audit store: every decision of every run, hash-chained per environment (product.md §8).
+
+One code path for PostgreSQL (psycopg2, production and tests) and SQLite (the one-command local run):
+plain DB-API with parameterised SQL. The database refuses UPDATE and DELETE (triggers), and each row
+carries a hash chained to the previous row of its stream, so tampering is detectable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from include.audit.schema import POSTGRES_STEPS, SQLITE_STEPS, VERSION_TABLE
+
+GENESIS_HASH = "0" * 64
+
+COLUMNS = (
+    "stream",
+    "dag_id",
+    "run_id",
+    "run_after",
+    "kind",
+    "decision_id",
+    "actor",
+    "recorded_at",
+    "payload",
+    "prev_hash",
+    "row_hash",
+)
+
+
+class AuditStoreError(RuntimeError):
+    """The audit database could not be reached or refused a write; the message names the target."""
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One thing that happened in one run: a snapshot, a gate outcome, a decision, a pipeline, an error."""
+
+    stream: str
+    dag_id: str
+    run_id: str
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    run_after: str | None = None
+    decision_id: str | None = None
+    actor: str | None = None
+    recorded_at: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An audit row as read back, with its place in the hash chain."""
+
+    id: int
+    stream: str
+    dag_id: str
+    run_id: str
+    run_after: str | None
+    kind: str
+    decision_id: str | None
+    actor: str | None
+    recorded_at: str
+    payload: dict[str, Any]
+    prev_hash: str
+    row_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ("id", *COLUMNS)}
+
+
+def row_digest(prev_hash: str, values: dict[str, Any]) -> str:
+    """The chained hash of a row: sha256 over the previous hash and the row's canonical JSON."""
+    canonical = json.dumps(
+        {k: values[k] for k in COLUMNS if k not in ("prev_hash", "row_hash")},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+
+
+def _json_dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class AuditTarget:
+    """How to reach the audit database: a dialect and a connect function (no secret is kept in text)."""
+
+    dialect: str  # "postgres" | "sqlite"
+    connect: Callable[[], Any]
+    description: str  # e.g. "postgres://127.0.0.1:5432/test" without credentials
+
+    @classmethod
+    def from_uri(cls, uri: str) -> AuditTarget:
+        """`postgresql://user:pass@host:port/db` or `sqlite:////absolute/path.db` (or `sqlite:///:memory:`)."""
+        parsed = urlparse(uri)
+        scheme = parsed.scheme.lower()
+        if scheme in ("postgres", "postgresql", "postgresql+psycopg2"):
+            params = {
+                "host": parsed.hostname or "127.0.0.1",
+                "port": parsed.port or 5432,
+                "user": unquote(parsed.username) if parsed.username else None,
+                "password": unquote(parsed.password) if parsed.password else None,
+                "dbname": (parsed.path or "/").lstrip("/") or "postgres",
+            }
+            return cls.postgres(**params)
+        if scheme == "sqlite":
+            # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
+            path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
+            return cls.sqlite(path or ":memory:")
+        raise AuditStoreError(f"audit connection: unsupported scheme {parsed.scheme!r} (postgresql or sqlite)")
+
+    @classmethod
+    def postgres(
+        cls,
+        *,
+        host: str,
+        port: int = 5432,
+        user: str | None = None,
+        password: str | None = None,
+        dbname: str = "postgres",
+        connect_timeout: int = 5,
+    ) -> AuditTarget:
+        def connect() -> Any:
+            import psycopg2  # imported here: the local run on SQLite does not need it loaded
+
+            kwargs = {"host": host, "port": port, "dbname": dbname, "connect_timeout": connect_timeout}
+            if user:
+                kwargs["user"] = user
+            if password:
+                kwargs["password"] = password
+            return psycopg2.connect(**kwargs)
+
+        return cls("postgres", connect, f"postgres://{host}:{port}/{dbname}")
+
+    @classmethod
+    def sqlite(cls, path: str) -> AuditTarget:
+        def connect() -> Any:
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            return conn
+
+        return cls("sqlite", connect, f"sqlite:{path}")
+
+
+class AuditStore:
+    """Append-only event log of PDM decisions, keyed by (dag_id, run_id) with run_after."""
+
+    def __init__(self, target: AuditTarget) -> None:
+        self.target = target
+
+    # -- connection -------------------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        try:
+            conn = self.target.connect()
+        except Exception as exc:  # any driver error: the store is unreachable
+            raise AuditStoreError(f"audit store {self.target.description} unreachable: {_first_line(exc)}") from exc
+        try:
+            cursor = conn.cursor()
+            if self.target.dialect == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")  # one writer at a time keeps the chain linear
+            yield cursor
+            conn.commit()
+        except AuditStoreError:
+            _rollback(conn)
+            raise
+        except Exception as exc:
+            _rollback(conn)
+            raise AuditStoreError(f"audit store {self.target.description}: {_first_line(exc)}") from exc
+        finally:
+            conn.close()
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("%s", "?") if self.target.dialect == "sqlite" else statement
+
+    # -- schema -----------------------------------------------------------------------------------
+    def migrate(self) -> int:
+        """Apply the schema steps not applied yet; idempotent. Returns the schema version."""
+        steps = POSTGRES_STEPS if self.target.dialect == "postgres" else SQLITE_STEPS
+        with self._transaction() as cur:
+            if self.target.dialect == "postgres":
+                cur.execute("SELECT pg_advisory_xact_lock(727272)")  # concurrent starters migrate once
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            cur.execute(f"SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}")
+            current = int(cur.fetchone()[0])
+            for version, statements in enumerate(steps, start=1):
+                if version <= current:
+                    continue
+                for statement in statements:
+                    cur.execute(statement)
+                cur.execute(
+                    self._sql(f"INSERT INTO {VERSION_TABLE} (version, applied_at) VALUES (%s, %s)"),
+                    (version, _now_iso()),
+                )
+                current = version
+        return current
+
+    # -- writes -----------------------------------------------------------------------------------
+    def record(self, event: AuditEvent) -> StoredEvent:
+        """Append one event to its stream's hash chain and return it as stored."""
+        values: dict[str, Any] = {
+            "stream": event.stream,
+            "dag_id": event.dag_id,
+            "run_id": event.run_id,
+            "run_after": event.run_after,
+            "kind": event.kind,
+            "decision_id": event.decision_id,
+            "actor": event.actor,
+            "recorded_at": event.recorded_at or _now_iso(),
+            "payload": _json_dumps(event.payload),
+        }
+        with self._transaction() as cur:
+            if self.target.dialect == "postgres":
+                # Serialise writers of one stream so the chain stays linear.
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"pdm_audit:{event.stream}",))
+            cur.execute(
+                self._sql("SELECT row_hash FROM pdm_audit_event WHERE stream = %s ORDER BY id DESC LIMIT 1"),
+                (event.stream,),
+            )
+            row = cur.fetchone()
+            values["prev_hash"] = row[0] if row else GENESIS_HASH
+            values["row_hash"] = row_digest(values["prev_hash"], values)
+            placeholders = ", ".join(["%s"] * len(COLUMNS))
+            insert = f"INSERT INTO pdm_audit_event ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+            if self.target.dialect == "postgres":
+                cur.execute(insert + " RETURNING id", tuple(values[c] for c in COLUMNS))
+                new_id = cur.fetchone()[0]
+            else:
+                cur.execute(self._sql(insert), tuple(values[c] for c in COLUMNS))
+                new_id = cur.lastrowid
+        return _stored(new_id, values)
+
+    # -- reads ------------------------------------------------------------------------------------
+    def events(
+        self,
+        *,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        stream: str | None = None,
+        kind: str | None = None,
+        decision_id: str | None = None,
+        since: str | None = None,
+    ) -> list[StoredEvent]:
+        """Events matching every given filter, oldest first."""
+        clauses, params = [], []
+        for column, value in (
+            ("dag_id", dag_id),
+            ("run_id", run_id),
+            ("stream", stream),
+            ("kind", kind),
+            ("decision_id", decision_id),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        if since is not None:
+            clauses.append("recorded_at >= %s")
+            params.append(since)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(f"SELECT id, {', '.join(COLUMNS)} FROM pdm_audit_event{where} ORDER BY id"),  # noqa: S608
+                tuple(params),
+            )
+            rows = cur.fetchall()
+        return [_stored(row[0], dict(zip(COLUMNS, row[1:], strict=True))) for row in rows]
+
+    def pipeline_for_decision(self, decision_id: str) -> dict[str, Any] | None:
+        """The pipeline already created for a decision, if the store knows one (exactly-once trigger)."""
+        found = self.events(decision_id=decision_id, kind="pipeline_created")
+        return found[-1].payload if found else None
+
+    def verify(self) -> ChainReport:
+        """Walk every stream's chain; report the first row whose hash or link does not match."""
+        checked = 0
+        last: dict[str, str] = {}
+        for event in self.events():
+            values = event.to_dict()
+            values["payload"] = _json_dumps(event.payload)
+            expected_prev = last.get(event.stream, GENESIS_HASH)
+            if event.prev_hash != expected_prev:
+                return ChainReport(False, checked, event.id, f"row {event.id}: link to previous row broken")
+            if row_digest(event.prev_hash, values) != event.row_hash:
+                return ChainReport(False, checked, event.id, f"row {event.id}: content does not match its hash")
+            last[event.stream] = event.row_hash
+            checked += 1
+        return ChainReport(True, checked, None, f"{checked} rows verified, chain intact")
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Result of walking the hash chain."""
+
+    ok: bool
+    rows_checked: int
+    first_broken_id: int | None
+    message: str
+
+
+def _stored(new_id: int, values: dict[str, Any]) -> StoredEvent:
+    payload = values["payload"]
+    return StoredEvent(
+        id=int(new_id),
+        stream=values["stream"],
+        dag_id=values["dag_id"],
+        run_id=values["run_id"],
+        run_after=values["run_after"],
+        kind=values["kind"],
+        decision_id=values["decision_id"],
+        actor=values["actor"],
+        recorded_at=values["recorded_at"],
+        payload=json.loads(payload) if isinstance(payload, str) else payload,
+        prev_hash=values["prev_hash"],
+        row_hash=values["row_hash"],
+    )
+
+
+def _rollback(conn: Any) -> None:
+    try:
+        conn.rollback()
+    except Exception:  # noqa: BLE001 - the connection may already be gone; the original error matters
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()

@@ -1,0 +1,90 @@
+"""Deployments and auto-deploy packages as GitLab reports them, in the product's own types."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+ACTIVE_DEPLOYMENT_STATUSES = ("created", "running", "blocked")
+
+# major.minor.YYYYMMDDHHMM-<rails sha>.<omnibus sha>; omnibus tags use "+" instead of "-".
+_PACKAGE = re.compile(
+    r"^(?P<major>\d+)\.(?P<minor>\d+)\.(?P<stamp>\d{12})[-+](?P<rails>[0-9a-f]{7,40})\.(?P<omnibus>[0-9a-f]{7,40})$"
+)
+
+
+@dataclass(frozen=True)
+class PackageVersion:
+    """An auto-deploy package version string, parsed."""
+
+    text: str
+    major: int
+    minor: int
+    built_at: str  # YYYYMMDDHHMM as in the name
+    rails_sha: str
+    omnibus_sha: str
+
+    @classmethod
+    def parse(cls, text: str) -> PackageVersion | None:
+        """The parsed package, or None when the ref is not an auto-deploy package name."""
+        match = _PACKAGE.match(text.strip())
+        if not match:
+            return None
+        return cls(
+            text=text.strip(),
+            major=int(match["major"]),
+            minor=int(match["minor"]),
+            built_at=match["stamp"],
+            rails_sha=match["rails"],
+            omnibus_sha=match["omnibus"],
+        )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One GitLab deployment of the application (gstg, gprd) or of a PDM run (db/gstg, db/gprd)."""
+
+    id: int
+    environment: str
+    sha: str
+    ref: str
+    status: str
+    created_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def package(self) -> PackageVersion | None:
+        return PackageVersion.parse(self.ref)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("created_at", "finished_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        data["package"] = self.ref if self.package else None
+        return data
+
+    @classmethod
+    def from_gitlab(cls, data: dict[str, Any]) -> Deployment:
+        """Build from GitLab's deployment JSON (the `environment` object or a plain name)."""
+        environment = data.get("environment")
+        name = environment.get("name") if isinstance(environment, dict) else str(environment or "")
+        return cls(
+            id=int(data["id"]),
+            environment=name,
+            sha=str(data.get("sha") or ""),
+            ref=str(data.get("ref") or ""),
+            status=str(data.get("status") or ""),
+            created_at=parse_time(data.get("created_at")),
+            finished_at=parse_time(data.get("finished_at")),
+        )
+
+
+def parse_time(value: Any) -> datetime | None:
+    """GitLab's ISO-8601 timestamps (with `Z`) as aware datetimes; None for missing values."""
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

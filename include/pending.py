@@ -1,0 +1,57 @@
+"""Which post-deploy migrations are pending: files added between the last PDM and the deployed SHA."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+POST_DEPLOY_DIRS = ("db/post_migrate/", "ee/db/post_migrate/")
+_VERSION = re.compile(r"^(\d{14})_([a-z0-9_]+)\.rb$")
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A post-deploy migration file present at the deployed SHA and absent at the last PDM's SHA."""
+
+    path: str
+    version: str
+
+    @property
+    def database_dir(self) -> str:
+        return "ee" if self.path.startswith("ee/") else "core"
+
+
+def is_post_deploy_migration(path: str) -> bool:
+    """True for `db/post_migrate/*.rb` and `ee/db/post_migrate/*.rb` (not nested helpers or specs)."""
+    for prefix in POST_DEPLOY_DIRS:
+        if path.startswith(prefix):
+            rest = path[len(prefix) :]
+            return "/" not in rest and rest.endswith(".rb")
+    return False
+
+
+def migration_version(path: str) -> str:
+    """The 14-digit timestamp prefix of a migration file name, or "" when it has none."""
+    match = _VERSION.match(path.rsplit("/", 1)[-1])
+    return match.group(1) if match else ""
+
+
+def pending_from_compare(diffs: list[dict[str, Any]]) -> list[PendingFile]:
+    """Post-deploy migrations the compare adds, sorted in version order.
+
+    A renamed file counts under its new path (Rails runs it by its version, which may have changed);
+    a deleted file is not pending. A file without a version is kept with version "" so that
+    classification reports it as unknown rather than the run silently skipping it.
+    """
+    found: dict[str, PendingFile] = {}
+    for diff in diffs:
+        if diff.get("deleted_file"):
+            continue
+        path = diff.get("new_path") or ""
+        if not is_post_deploy_migration(path):
+            continue
+        if not (diff.get("new_file") or diff.get("renamed_file")):
+            continue  # modified in place: it existed at the last PDM, so it already ran
+        found[path] = PendingFile(path=path, version=migration_version(path))
+    return sorted(found.values(), key=lambda f: (f.version or "99999999999999", f.path))

@@ -1,0 +1,1 @@
+"""PDM Orchestrator Airflow adapters."""

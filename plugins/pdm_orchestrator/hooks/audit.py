@@ -1,0 +1,44 @@
+"""Audit hook: the audit store reached through the `pdm_audit` Airflow connection."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseHook
+
+from include.audit import AuditStore, AuditTarget
+
+
+class AuditHook(BaseHook):
+    """Opens the append-only audit store named by an Airflow connection and applies its schema.
+
+    Connection types: `postgres` (host, port, login, password, schema = database; production and tests)
+    or `sqlite` (host = path of the database file; the one-command local run).
+    Raises :class:`include.audit.AuditStoreError` when the database is unreachable.
+    """
+
+    conn_name_attr = "audit_conn_id"
+    default_conn_name = "pdm_audit"
+    conn_type = "postgres"
+    hook_name = "PDM audit store"
+
+    def __init__(self, audit_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.audit_conn_id = audit_conn_id
+        self._store: AuditStore | None = None
+
+    def get_conn(self) -> AuditStore:
+        if self._store is None:
+            conn = self.get_connection(self.audit_conn_id)
+            if conn.conn_type == "sqlite":
+                target = AuditTarget.sqlite(conn.host or conn.schema or ":memory:")
+            else:
+                target = AuditTarget.postgres(
+                    host=conn.host or "127.0.0.1",
+                    port=conn.port or 5432,
+                    user=conn.login or None,
+                    password=conn.password or None,
+                    dbname=conn.schema or "postgres",
+                )
+            store = AuditStore(target)
+            store.migrate()
+            self._store = store
+        return self._store

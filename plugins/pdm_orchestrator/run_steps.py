@@ -1,0 +1,261 @@
+"""The Python steps of a PDM run (discover, classify, record, branch, decide, record the outcome).
+
+Each step is a thin adapter: it gathers inputs from GitLab, XCom and the Airflow context, calls the core
+in `include/`, and writes the audit store. The DAG file wraps them as tasks.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from include.audit import AuditStoreError
+
+log = logging.getLogger(__name__)
+
+TASK_DISCOVER = "discover_pending"
+TASK_CLASSIFY = "classify_pending"
+TASK_RECORD_SNAPSHOT = "record_snapshot"
+TASK_CHOOSE_PATH = "choose_path"
+TASK_WAIT_FOR_GATES = "wait_for_gates"
+TASK_DECIDE = "decide"
+TASK_TRIGGER = "trigger_pipeline"
+TASK_RECORD_OUTCOME = "record_outcome"
+
+
+class NoDeploymentFound(RuntimeError):
+    """GitLab has no successful deployment that pending discovery needs."""
+
+
+def discover_pending(environment: str, policy_path: str) -> dict[str, Any]:
+    """Post-deploy migration files present at the deployed SHA and absent at the last PDM's SHA."""
+    from include.pending import pending_from_compare
+    from include.policy import load_policy
+    from pdm_orchestrator.hooks.gitlab import GitLabHook
+
+    policy = load_policy(policy_path).for_environment(environment)
+    env = policy.environments[environment]
+    project = policy.gitlab.application_project
+    hook = GitLabHook(policy.gitlab.conn_id)
+    deployed = hook.latest_successful_deployment(project, env.deploy_environment)
+    if deployed is None:
+        raise NoDeploymentFound(f"{project}: no successful deployment to environment {env.deploy_environment!r}")
+    line = hook.latest_successful_deployment(project, env.db_environment)
+    if line is None:
+        raise NoDeploymentFound(
+            f"{project}: no successful deployment to {env.db_environment!r}: the last PDM run is unknown, "
+            "so the pending range cannot be computed (record one, as release tooling does)"
+        )
+    diffs = hook.compare(project, line.sha, deployed.sha) if line.sha != deployed.sha else []
+    files = pending_from_compare(diffs)
+    waiting_on: list[str] = []
+    if env.after and files:
+        # A package's PDMs run on `after` (gstg) first: anything not yet run there waits.
+        after_env = policy.environments[env.after]
+        after_line = hook.latest_successful_deployment(project, after_env.db_environment)
+        not_run_there = (
+            {f.path for f in pending_from_compare(hook.compare(project, after_line.sha, deployed.sha))}
+            if after_line and after_line.sha != deployed.sha
+            else set()
+        )
+        if after_line is None:
+            not_run_there = {f.path for f in files}
+        waiting_on = sorted(f.path for f in files if f.path in not_run_there)
+    return {
+        "environment": environment,
+        "deployed": deployed.to_dict(),
+        "rollback_line": line.to_dict(),
+        "after": env.after,
+        "waiting_on_after": waiting_on,
+        "files": [
+            {
+                "path": f.path,
+                "version": f.version,
+                "source_b64": base64.b64encode(hook.raw_file(project, f.path, deployed.sha)).decode(),
+            }
+            for f in files
+        ],
+    }
+
+
+def classify_pending(discovered: dict[str, Any], policy_path: str) -> dict[str, Any]:
+    """Classify every pending file; the snapshot keeps results, not sources."""
+    from include.classification import ClassifierConfig, classify_source
+    from include.decision import run_class
+    from include.policy import load_policy
+
+    policy = load_policy(policy_path)
+    config = ClassifierConfig(target=policy.target)
+    migrations = []
+    for item in discovered["files"]:
+        result = classify_source(base64.b64decode(item["source_b64"]), item["path"], config=config)
+        migrations.append(result.to_dict())
+    snapshot = {k: v for k, v in discovered.items() if k != "files"}
+    snapshot["migrations"] = migrations
+    snapshot["run_class"] = run_class(migrations).value if migrations else None
+    return snapshot
+
+
+def record_snapshot(snapshot: dict[str, Any], context: dict[str, Any]) -> None:
+    """The run's start and what is pending, before any decision: fails the run if the store is down."""
+    from pdm_orchestrator.audit_events import record
+
+    params = {k: v for k, v in dict(context["params"]).items()}
+    record(context, snapshot["environment"], "run_started", {"params": params})
+    record(
+        context,
+        snapshot["environment"],
+        "snapshot",
+        {
+            "deployed": snapshot["deployed"],
+            "rollback_line": snapshot["rollback_line"],
+            "run_class": snapshot["run_class"],
+            "migrations": [
+                {k: m[k] for k in ("path", "version", "name", "class", "database", "reasons", "annotated")}
+                for m in snapshot["migrations"]
+            ],
+            "waiting_on_after": snapshot.get("waiting_on_after", []),
+        },
+    )
+
+
+def choose_path(snapshot: dict[str, Any], policy_path: str, context: dict[str, Any]) -> str:
+    """Branch on the run's class: nothing to do, a human must decide, waiting on staging, or the gates."""
+    from include.classification.classes import MigrationClass
+    from include.decision import WAIT_FOR_GATES, choose_path as core_choose_path
+    from include.policy import load_policy
+    from pdm_orchestrator.params import gate_overrides
+
+    overrides = gate_overrides(context["params"])
+    migrations = snapshot["migrations"]
+    if snapshot.get("waiting_on_after"):
+        path, reason = "waiting_on_after", (
+            f"{len(snapshot['waiting_on_after'])} migration(s) have not run on {snapshot['after']} yet: "
+            + ", ".join(snapshot["waiting_on_after"][:5])
+        )
+    else:
+        automatic = True
+        if migrations:
+            policy = load_policy(policy_path).for_environment(snapshot["environment"])
+            automatic = policy.class_rule(MigrationClass.parse(snapshot["run_class"])).automatic
+        reason_override = next(iter(overrides.values()), None) if "window" in overrides else None
+        path, reason = core_choose_path(migrations, automatic, reason_override)
+    context["ti"].xcom_push(key="path", value={"path": path, "reason": reason})
+    log.info("path: %s — %s", path, reason)
+    return TASK_WAIT_FOR_GATES if path == WAIT_FOR_GATES else TASK_RECORD_OUTCOME
+
+
+def decide(gates: dict[str, Any], environment: str, context: dict[str, Any]) -> str:
+    """Trigger only if every gate is open or overridden; record the decision either way."""
+    from include.decision import decide as core_decide
+    from include.gates.result import GateResult
+    from pdm_orchestrator.audit_events import record
+
+    results = [GateResult.from_dict(r) for r in gates["results"]]
+    dry_run = bool(context["params"].get("dry_run"))
+    decision = core_decide(results, gates.get("overrides") or {}, dry_run=dry_run)
+    payload = decision.to_dict()
+    if decision.overridden:
+        payload["override_user"] = _user(context)
+    record(context, environment, "decision", payload)
+    context["ti"].xcom_push(key="decision", value=payload)
+    log.info("decision: %s", decision.reason)
+    return TASK_TRIGGER if decision.go else TASK_RECORD_OUTCOME
+
+
+def record_outcome(environment: str, context: dict[str, Any]) -> dict[str, Any]:
+    """The run's final outcome, whatever happened upstream; fails the run if the run failed."""
+    from pdm_orchestrator.audit_events import record
+    from pdm_orchestrator.operators.pipeline import PIPELINE_XCOM_KEY
+
+    ti = context["ti"]
+    dag_run = context["dag_run"]
+    states = _task_states(ti, dag_run)
+    path = ti.xcom_pull(task_ids=TASK_CHOOSE_PATH, key="path") or {}
+    decision = ti.xcom_pull(task_ids=TASK_DECIDE, key="decision")
+    pipeline = ti.xcom_pull(task_ids=TASK_TRIGGER, key=PIPELINE_XCOM_KEY)
+    failed = sorted(t for t, s in states.items() if s.endswith("failed") or s.endswith("upstream_failed"))
+    outcome = summarize(path, decision, pipeline, failed)
+    outcome["task_states"] = states
+    try:
+        record(context, environment, "outcome", outcome)
+    except AuditStoreError:
+        log.error("outcome NOT recorded (kept here and in XCom; retry to record): %s", outcome)
+        raise
+    log.info("outcome: %s — %s", outcome["outcome"], outcome["reason"])
+    if outcome["outcome"] in ("pipeline_failed", "error"):
+        raise RuntimeError(f"PDM run ended {outcome['outcome']}: {outcome['reason']}")
+    return outcome
+
+
+def summarize(
+    path: dict[str, Any], decision: dict[str, Any] | None, pipeline: dict[str, Any] | None, failed: list[str]
+) -> dict[str, Any]:
+    """One outcome word and one line of why, from what the run's tasks left behind."""
+    if pipeline:
+        if pipeline.get("status") == "success":
+            return {"outcome": "pipeline_succeeded", "reason": f"pipeline {pipeline['id']} succeeded", "pipeline": pipeline}
+        if pipeline.get("status") in ("failed", "canceled", "skipped"):
+            return {
+                "outcome": "pipeline_failed",
+                "reason": f"pipeline {pipeline['id']} {pipeline['status']}",
+                "pipeline": pipeline,
+            }
+        if failed:
+            return {
+                "outcome": "error",
+                "reason": f"lost track of pipeline {pipeline['id']} ({pipeline.get('status')}); failed: {', '.join(failed)}",
+                "pipeline": pipeline,
+            }
+    if failed:
+        return {"outcome": "error", "reason": f"task(s) failed: {', '.join(failed)}"}
+    if decision is not None:
+        if decision.get("dry_run"):
+            return {"outcome": "dry_run", "reason": decision["reason"]}
+        if not decision.get("go"):
+            window_closed = any(g["gate"] == "window" and not g["open"] for g in decision.get("gates", []))
+            kind = "waiting_for_window" if window_closed else "gates_closed"
+            return {"outcome": kind, "reason": decision["reason"]}
+    name = path.get("path")
+    if name == "nothing_pending":
+        return {"outcome": "noop", "reason": path["reason"]}
+    if name == "needs_human":
+        return {"outcome": "needs_human", "reason": path["reason"]}
+    if name == "waiting_on_after":
+        return {"outcome": "waiting_on_previous_environment", "reason": path["reason"]}
+    return {"outcome": "error", "reason": "the run ended without a decision"}
+
+
+def _task_states(ti: Any, dag_run: Any) -> dict[str, str]:
+    """States of the run's other tasks, through the Task SDK (task code may not query the metadata DB)."""
+    try:
+        found = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id])
+    except Exception as exc:  # noqa: BLE001 - the outcome is still recorded from XComs
+        log.warning("could not read task states: %s", exc)
+        return {}
+    states = found.get(dag_run.run_id, found) if isinstance(found, dict) else {}
+    return {str(k): str(v) for k, v in states.items() if k != ti.task_id}
+
+
+def _user(context: dict[str, Any]) -> str:
+    return str(getattr(context["dag_run"], "triggering_user_name", None) or "unknown")
+
+
+def record_failure(context: dict[str, Any]) -> None:
+    """on_failure_callback: the failed task and its error go to the audit store (best effort)."""
+    from pdm_orchestrator.audit_events import record
+
+    ti = context.get("ti")
+    params = context.get("params") or {}
+    environment = params.get("environment") or str(getattr(context.get("dag"), "dag_id", "unknown")).removeprefix("pdm_")
+    error = context.get("exception")
+    try:
+        record(
+            context,
+            environment,
+            "task_failed",
+            {"task_id": getattr(ti, "task_id", None), "error": f"{type(error).__name__}: {error}" if error else None},
+        )
+    except Exception as exc:  # noqa: BLE001 - a callback must not mask the task's own failure
+        log.error("could not record the failure of %s: %s", getattr(ti, "task_id", "?"), exc)
