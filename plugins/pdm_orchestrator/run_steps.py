@@ -185,7 +185,9 @@ def record_outcome(environment: str, context: dict[str, Any]) -> dict[str, Any]:
         raise
     log.info("outcome: %s — %s", outcome["outcome"], outcome["reason"])
     if outcome["outcome"] in ("pipeline_failed", "error"):
-        raise RuntimeError(f"PDM run ended {outcome['outcome']}: {outcome['reason']}")
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"PDM run ended {outcome['outcome']}: {outcome['reason']}")
     return outcome
 
 

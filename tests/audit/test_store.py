@@ -102,3 +102,15 @@ def test_unreachable_store_raises_named_error():
     store = AuditStore(AuditTarget.postgres(host="127.0.0.1", port=1, dbname="nope", connect_timeout=1))
     with pytest.raises(AuditStoreError, match=r"postgres://127.0.0.1:1/nope unreachable"):
         store.record(_event())
+
+
+def test_cli_migrate_and_verify(postgres_database):
+    import subprocess
+    import sys
+
+    for command, expected in (("migrate", "version 1"), ("verify", "chain intact")):
+        result = subprocess.run(
+            [sys.executable, "-m", "include.audit", "--uri", postgres_database, command], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        assert expected in result.stdout

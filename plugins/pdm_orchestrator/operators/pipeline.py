@@ -6,14 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from pdm_orchestrator.links.gitlab import PIPELINE_URL_XCOM_KEY, GitLabPipelineLink
 
 PIPELINE_XCOM_KEY = "pipeline"
 
 
-class PdmPipelineFailed(RuntimeError):
-    """The PDM pipeline finished in a state other than success."""
+class PdmPipelineFailed(AirflowFailException):
+    """The PDM pipeline finished in a state other than success: final, a task retry would not change it."""
 
 
 class TriggerPdmPipelineOperator(BaseOperator):

@@ -1,0 +1,68 @@
+"""Command line for the audit store: `python -m include.audit migrate|verify|events|report [--uri URI]`.
+
+The URI comes from `--uri` or the environment (`PDM_AUDIT_URI`, else `AIRFLOW_CONN_PDM_AUDIT` when it is a
+URI), so no credential needs to be typed on a command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from include.audit import AuditStore, AuditStoreError, AuditTarget
+
+
+def _uri(arg: str | None) -> str:
+    uri = arg or os.environ.get("PDM_AUDIT_URI") or os.environ.get("AIRFLOW_CONN_PDM_AUDIT", "")
+    if not uri or uri.lstrip().startswith("{"):
+        raise SystemExit("error: give --uri or set PDM_AUDIT_URI (e.g. postgresql://user@host:5432/pdm_audit)")
+    return uri
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m include.audit", description=__doc__)
+    parser.add_argument("--uri", help="audit database URI (postgresql://… or sqlite:///path)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="create or upgrade the schema (idempotent)")
+    commands.add_parser("verify", help="walk the hash chain and report the first broken link")
+    events = commands.add_parser("events", help="print events as JSON lines")
+    events.add_argument("--run-id")
+    events.add_argument("--dag-id")
+    events.add_argument("--stream", help="environment")
+    report = commands.add_parser("report", help="what ran when, waiting per class, gate blocks, overrides")
+    report.add_argument("--since", help="only events recorded at or after this date (YYYY-MM-DD)")
+    report.add_argument("--format", choices=("table", "csv", "html"), default="table")
+    report.add_argument("--output", help="write to this file instead of standard output")
+    args = parser.parse_args(argv)
+    store = AuditStore(AuditTarget.from_uri(_uri(args.uri)))
+    try:
+        if args.command == "migrate":
+            print(f"audit schema at version {store.migrate()} ({store.target.description})")
+        elif args.command == "verify":
+            report = store.verify()
+            print(report.message)
+            return 0 if report.ok else 1
+        elif args.command == "events":
+            for event in store.events(run_id=args.run_id, dag_id=args.dag_id, stream=args.stream):
+                print(json.dumps(event.to_dict(), default=str))
+        elif args.command == "report":
+            from include.audit.report import build_report
+
+            built = build_report(store.events(since=args.since))
+            text = {"table": built.to_text, "csv": built.to_csv, "html": built.to_html}[args.format]()
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                print(f"report written to {args.output}")
+            else:
+                print(text)
+    except AuditStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

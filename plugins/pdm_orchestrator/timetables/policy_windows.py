@@ -1,0 +1,120 @@
+"""Timetable that creates PDM runs when the policy's windows open (and re-checks while they are open)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
+from pendulum import UTC, DateTime, instance
+
+# How far ahead to look for the next opening: a class whose windows are all locked for longer than this
+# simply gets no scheduled run (manual runs still work).
+HORIZON = timedelta(days=400)
+
+
+class PolicyWindowTimetable(Timetable):
+    """A run at each opening of an allowed window of the automatic classes, then every `recheck` while
+    a window stays open (new packages keep arriving), never outside all windows.
+
+    Each run re-reads what is pending and checks the gates then; a run whose class is not allowed at that
+    moment records that it waits for its window. Backfills get one run per missed opening.
+
+    :param policy_path: the policy file (re-read on the scheduler when the timetable is deserialized).
+    :param environment: the environment whose policy overrides apply.
+    :param recheck: interval between runs inside an open window.
+    """
+
+    def __init__(self, policy_path: str, environment: str, recheck: timedelta = timedelta(hours=2)) -> None:
+        self.policy_path = policy_path
+        self.environment = environment
+        self.recheck = recheck
+
+    # -- policy -------------------------------------------------------------------------------------
+    @cached_property
+    def _policy(self) -> Any:
+        from include.policy import load_policy
+
+        return load_policy(self.policy_path).for_environment(self.environment)
+
+    @cached_property
+    def _classes(self) -> list[Any]:
+        from include.classification.classes import MigrationClass
+
+        return [c for c in MigrationClass if self._policy.class_rule(c).automatic and self._policy.class_rule(c).windows]
+
+    def run_times(self, start: DateTime, end: DateTime) -> list[DateTime]:
+        """Every instant in [start, end) at which a run should start."""
+        times: set[DateTime] = set()
+        for cls in self._classes:
+            for span in self._policy.allowed_spans(cls, start - timedelta(days=1), end):
+                moment = span.opens_at
+                while moment < span.closes_at and moment < end:
+                    if moment >= start:
+                        times.add(instance(moment).in_timezone(UTC))
+                    moment = moment + self.recheck
+        return sorted(times)
+
+    def next_run_after(self, after: DateTime, inclusive: bool) -> DateTime | None:
+        window = timedelta(days=8)
+        start = after
+        while start < after + HORIZON:
+            for moment in self.run_times(start, start + window):
+                if moment > after or (inclusive and moment == after):
+                    return moment
+            start = start + window
+        return None
+
+    # -- Timetable protocol -----------------------------------------------------------------------------
+    @property
+    def summary(self) -> str:
+        return f"PDM windows ({self.environment})"
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        try:
+            parts = []
+            for cls in self._classes:
+                rule = self._policy.class_rule(cls)
+                parts.append(f"{cls.value}: {', '.join(rule.windows)}")
+            now = DateTime.now(UTC)
+            following = self.next_run_after(now, inclusive=False)
+            upcoming = f"; next run {following.strftime('%a %Y-%m-%d %H:%M %Z')}" if following else "; no window ahead"
+            return f"Runs when these windows open, re-checking every {self.recheck}: " + "; ".join(parts) + upcoming
+        except Exception as exc:  # noqa: BLE001 - the UI must still render; the DAG import shows the real error
+            return f"policy {self.policy_path} unreadable: {exc}"
+
+    def serialize(self) -> dict[str, Any]:
+        return {"policy_path": self.policy_path, "environment": self.environment, "recheck": self.recheck.total_seconds()}
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> PolicyWindowTimetable:
+        return cls(data["policy_path"], data["environment"], timedelta(seconds=data["recheck"]))
+
+    def validate(self) -> None:
+        from airflow.exceptions import AirflowTimetableInvalid
+
+        if self.recheck < timedelta(minutes=1):
+            raise AirflowTimetableInvalid("recheck must be at least one minute")
+
+    def infer_manual_data_interval(self, *, run_after: DateTime) -> DataInterval:
+        return DataInterval.exact(run_after)
+
+    def next_dagrun_info(
+        self, *, last_automated_data_interval: DataInterval | None, restriction: TimeRestriction
+    ) -> DagRunInfo | None:
+        if last_automated_data_interval is not None:
+            following = self.next_run_after(last_automated_data_interval.end, inclusive=False)
+        elif restriction.earliest is not None:
+            start = restriction.earliest
+            if not restriction.catchup:
+                start = max(start, DateTime.now(UTC))
+            following = self.next_run_after(start, inclusive=True)
+        else:
+            return None
+        if following is None:
+            return None
+        if restriction.latest is not None and following > restriction.latest:
+            return None
+        return DagRunInfo.exact(following)

@@ -1,0 +1,88 @@
+"""`pdm_gprd` end to end with `dag.test()` against the sandbox GitLab, PostgreSQL and Prometheus."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.scenarios import BACKGROUND, CLEANUP, NEW_SHA, RELEASE_TOOLS, world
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+BACKGROUND_FILE = "db/post_migrate/20261120000000_queue_backfill_issue_search_data.rb"
+CLEANUP_FILE = "ee/db/post_migrate/20261121000000_remove_legacy_trace_column_from_ci_builds.rb"
+
+
+def _created(sandbox) -> list[dict]:
+    return sandbox.created_pipelines(project=RELEASE_TOOLS)
+
+
+def test_nothing_pending_is_a_recorded_noop(pdm_world):
+    sandbox = pdm_world.serve(world())
+    run = pdm_world.run()
+    assert str(run.state).endswith("success")
+    assert pdm_world.outcome(run.run_id)["outcome"] == "noop"
+    assert pdm_world.audit_kinds(run.run_id)[:2] == ["run_started", "snapshot"]
+    assert _created(sandbox) == []
+
+
+def test_background_migration_with_gates_open_triggers_once_and_records_success(pdm_world):
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
+    run = pdm_world.run()
+    assert str(run.state).endswith("success")
+    outcome = pdm_world.outcome(run.run_id)
+    assert outcome["outcome"] == "pipeline_succeeded"
+    created = _created(sandbox)
+    assert len(created) == 1
+    variables = created[0]["variables"]
+    variables = {v["key"]: v["value"] for v in variables} if isinstance(variables, list) else variables
+    assert variables["PDM_ENVIRONMENT"] == "gprd" and variables["PDM_SHA"] == NEW_SHA
+    kinds = pdm_world.audit_kinds(run.run_id)
+    for kind in ("run_started", "snapshot", "decision", "pipeline_requested", "pipeline_created", "outcome"):
+        assert kind in kinds
+    snapshot = pdm_world.audit.events(run_id=run.run_id, kind="snapshot")[0].payload
+    assert [m["class"] for m in snapshot["migrations"]] == ["background"]
+    decision = pdm_world.audit.events(run_id=run.run_id, kind="decision")[0].payload
+    assert decision["go"] is True
+    assert {g["gate"] for g in decision["gates"]} == {"window", "traffic", "deploy_lock", "rollback_safety"}
+    # The pipeline recorded the run as a db/gprd deployment: the rollback line moved, nothing is pending now.
+    again = pdm_world.run()
+    assert pdm_world.outcome(again.run_id)["outcome"] == "noop"
+    assert len(_created(sandbox)) == 1
+
+
+def test_cleanup_migration_outside_its_window_waits_for_it(pdm_world):
+    sandbox = pdm_world.serve(world({CLEANUP_FILE: CLEANUP}))
+    run = pdm_world.run()
+    outcome = pdm_world.outcome(run.run_id)
+    assert outcome["outcome"] == "waiting_for_window"
+    assert "window" in outcome["reason"]
+    assert _created(sandbox) == []
+
+
+def test_high_traffic_blocks_the_trigger(pdm_world):
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
+    pdm_world.traffic.set_traffic("gprd", 5000.0)
+    run = pdm_world.run()
+    outcome = pdm_world.outcome(run.run_id)
+    assert outcome["outcome"] == "gates_closed"
+    assert "traffic" in outcome["reason"]
+    assert _created(sandbox) == []
+
+
+def test_running_deployment_blocks_the_trigger(pdm_world):
+    running = {"environment": "gprd", "sha": "3" * 40, "ref": "17.6.202611250620-3333333333a.4444444444b", "status": "running", "created_at": "-5m"}
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}, extra_deployments=[running]))
+    run = pdm_world.run()
+    outcome = pdm_world.outcome(run.run_id)
+    assert outcome["outcome"] == "gates_closed"
+    assert "deploy_lock" in outcome["reason"] and "running" in outcome["reason"]
+    assert _created(sandbox) == []
+
+
+def test_failed_pipeline_is_recorded_as_failure(pdm_world):
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}, pipeline_result="failed"))
+    run = pdm_world.run()
+    assert str(run.state).endswith("failed")
+    outcome = pdm_world.outcome(run.run_id)
+    assert outcome["outcome"] == "pipeline_failed"
+    assert len(_created(sandbox)) == 1  # retries of the trigger task resumed the same pipeline

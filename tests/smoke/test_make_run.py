@@ -1,0 +1,120 @@
+"""`make run` itself: it comes up healthy, lists the PDM DAGs, runs pdm_gprd to an audited end, and Ctrl-C
+stops everything it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, token: str | None = None, data: dict | None = None, timeout: float = 10, method: str | None = None):
+    request = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"null")
+
+
+def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Path):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"make run exited with {proc.returncode} while waiting for {what}:\n{log.read_text()[-4000:]}")
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - not up yet
+            last = exc
+        time.sleep(1)
+    pytest.fail(f"timed out waiting for {what} (last error: {last}):\n{log.read_text()[-4000:]}")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_make_run_end_to_end(tmp_path):
+    ports = {name: _free_port() for name in ("airflow", "gitlab", "exporter", "prometheus")}
+    home = tmp_path / "airflow"
+    env = dict(
+        os.environ,
+        PDM_RUN_DIR=str(tmp_path / "run"),
+        PDM_AIRFLOW_HOME=str(home),
+        PDM_AIRFLOW_PORT=str(ports["airflow"]),
+        PDM_SANDBOX_GITLAB_PORT=str(ports["gitlab"]),
+        PDM_TRAFFIC_EXPORTER_PORT=str(ports["exporter"]),
+        PDM_PROMETHEUS_PORT=str(ports["prometheus"]),
+    )
+    for key in [k for k in env if k.startswith("AIRFLOW")] + ["PDM_POLICY_FILE"]:
+        env.pop(key, None)
+    log = tmp_path / "make-run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["make", "run"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    base = f"http://127.0.0.1:{ports['airflow']}"
+    try:
+        _wait(lambda: _get(f"{base}/api/v2/monitor/health")["scheduler"]["status"] == "healthy", 300, "health", proc, log)
+        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        token = _get(f"{base}/auth/token", data={"username": "admin", "password": password})["access_token"]
+        dag_ids = _wait(
+            lambda: {d["dag_id"] for d in _get(f"{base}/api/v2/dags", token)["dags"]} >= {"pdm_gprd", "pdm_gstg"},
+            180,
+            "the PDM DAGs in the REST API",
+            proc,
+            log,
+        )
+        assert dag_ids
+        _get(f"{base}/api/v2/dags/pdm_gprd", token, data={"is_paused": False}, method="PATCH")
+        run = _get(
+            f"{base}/api/v2/dags/pdm_gprd/dagRuns",
+            token,
+            data={"logical_date": None, "conf": {"dry_run": True}},
+        )
+        run_url = f"{base}/api/v2/dags/pdm_gprd/dagRuns/{run['dag_run_id']}"
+        state = _wait(
+            lambda: (s := _get(run_url, token)["state"]) in ("success", "failed") and s,
+            240,
+            "the manual pdm_gprd run to finish",
+            proc,
+            log,
+        )
+        audit = sqlite3.connect(home / "pdm_audit.db")
+        kinds = [row[0] for row in audit.execute("SELECT kind FROM pdm_audit_event WHERE run_id = ? ORDER BY id", (run["dag_run_id"],))]
+        audit.close()
+        assert state == "success", kinds
+        assert kinds[0] == "run_started" and kinds[-1] == "outcome"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("make run did not stop within 60 s of Ctrl-C")
+    time.sleep(2)
+    still_open = [name for name, port in ports.items() if _port_open(port)]
+    assert still_open == [], f"still listening after Ctrl-C: {still_open}\n{log.read_text()[-3000:]}"
