@@ -5,10 +5,28 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from pdm_orchestrator.links.gitlab import GitLabPipelineLink
+from pdm_orchestrator.timetables.policy_windows import PolicyWindowTimetable
+
+
+def _pdm_app():
+    from pdm_orchestrator.ui.app import app
+
+    return app
 
 
 class PdmOrchestratorPlugin(AirflowPlugin):
-    """Extra link to the GitLab pipeline (and, as they land, the timetable and the PDM page)."""
+    """The window timetable, the GitLab pipeline link, and the PDM page with its metrics endpoint."""
 
     name = "pdm_orchestrator"
+    timetables = [PolicyWindowTimetable]
     operator_extra_links = [GitLabPipelineLink()]
+    fastapi_apps = [{"app": _pdm_app(), "url_prefix": "/pdm", "name": "PDM"}]
+    external_views = [
+        {
+            "name": "Post-deploy migrations",
+            "href": "/pdm/",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "pdm",
+        }
+    ]

@@ -1,0 +1,1 @@
+"""The PDM page and metrics endpoint served by the Airflow API server."""

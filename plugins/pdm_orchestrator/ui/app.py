@@ -1,0 +1,172 @@
+"""FastAPI app mounted by the plugin at /pdm: the PDM page (Airflow login required) and /pdm/metrics.
+
+The page is behind Airflow's own authentication (`requires_authenticated`: the UI's `_token` cookie or a
+bearer token). The metrics endpoint uses a static bearer token from `PDM_METRICS_TOKEN` instead, because
+Prometheus cannot renew Airflow's short-lived JWTs; without that variable the endpoint is closed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from include.observability import EnvironmentStatus, environment_status, render_metrics
+
+
+def _requires_airflow_login():
+    from airflow.api_fastapi.core_api.security import requires_authenticated
+
+    return requires_authenticated()
+
+
+def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
+    """Every environment's status from the audit store and the policy; an error is shown, not raised."""
+    from include.audit import AuditStore, AuditTarget
+    from include.policy import load_policy
+
+    error = None
+    policy = None
+    environments: list[str] = []
+    try:
+        policy = load_policy(os.environ.get("PDM_POLICY_FILE", "config/policy.yaml"))
+        environments = list(policy.environments)
+    except Exception as exc:  # noqa: BLE001 - the page must explain, not crash
+        error = f"policy unreadable: {exc}"
+    events = []
+    try:
+        from airflow.models.connection import Connection
+
+        conn = Connection.get_connection_from_secrets("pdm_audit")
+        if conn.conn_type == "sqlite":
+            target = AuditTarget.sqlite(conn.host or conn.schema)
+        else:
+            target = AuditTarget.postgres(
+                host=conn.host or "127.0.0.1",
+                port=conn.port or 5432,
+                user=conn.login or None,
+                password=conn.password or None,
+                dbname=conn.schema or "postgres",
+            )
+        store = AuditStore(target)
+        store.migrate()
+        events = store.events()
+    except Exception as exc:  # noqa: BLE001
+        error = f"audit store unreachable: {type(exc).__name__}: {exc}"
+    statuses = []
+    for name in environments or sorted({e.stream for e in events}):
+        env_policy = policy.for_environment(name) if policy is not None else None
+        statuses.append(environment_status(name, events, env_policy, now))
+    return statuses, error
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="PDM Orchestrator", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/", response_class=HTMLResponse, dependencies=[Depends(_requires_airflow_login())])
+    def pdm_page() -> str:
+        now = datetime.now(UTC)
+        statuses, error = _load_statuses(now)
+        return render_page(statuses, error, now)
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics(authorization: str | None = Header(default=None)) -> str:
+        expected = os.environ.get("PDM_METRICS_TOKEN", "")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not expected or not hmac.compare_digest(given, expected):
+            raise HTTPException(status_code=401, detail="metrics need the bearer token configured in PDM_METRICS_TOKEN")
+        statuses, _ = _load_statuses(datetime.now(UTC))
+        return render_metrics(statuses)
+
+    return app
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    hours = int(seconds // 3600)
+    return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h {int(seconds % 3600 // 60)}m"
+
+
+def render_page(statuses: list[EnvironmentStatus], error: str | None, now: datetime) -> str:
+    """The page: per environment, pending migrations, gates, next windows per class, last runs."""
+    esc = html.escape
+    parts = [f"<p class='muted'>As of {esc(now.strftime('%Y-%m-%d %H:%M UTC'))}</p>"]
+    if error:
+        parts.append(f"<p class='error'>{esc(error)}</p>")
+    for status in statuses:
+        parts.append(f"<section id='env-{esc(status.environment)}'><h2>{esc(status.environment)}</h2>")
+        deployed = status.deployed or {}
+        if deployed:
+            parts.append(f"<p>Deployed: <code>{esc(str(deployed.get('ref') or deployed.get('sha', '')))}</code></p>")
+        parts.append("<h3>Pending migrations</h3>")
+        if status.pending:
+            rows = "".join(
+                f"<tr><td><code>{esc(m['version'])}</code></td><td>{esc(m.get('name') or m.get('path', ''))}</td>"
+                f"<td class='cls cls-{esc(m['class'])}'>{esc(m['class'])}</td><td>{esc(str(m.get('database')))}</td>"
+                f"<td>{esc('; '.join(m.get('reasons') or []))}</td><td>{_age(m.get('age_seconds'))}</td></tr>"
+                for m in status.pending
+            )
+            parts.append(
+                "<table><tr><th>version</th><th>name</th><th>class</th><th>database</th><th>reasons</th><th>age</th></tr>"
+                f"{rows}</table>"
+            )
+        else:
+            parts.append("<p>None pending at the last run.</p>")
+        parts.append("<h3>Gates at the last decision</h3>")
+        if status.gates:
+            rows = "".join(
+                f"<tr><td>{esc(g['gate'])}</td><td class='{'open' if g['open'] else 'closed'}'>{'open' if g['open'] else 'closed'}</td>"
+                f"<td>{esc(str(g.get('reason')))}</td></tr>"
+                for g in status.gates
+            )
+            parts.append(f"<p class='muted'>{esc(status.gates_at or '')}</p><table><tr><th>gate</th><th>state</th><th>reason</th></tr>{rows}</table>")
+        else:
+            parts.append("<p>No decision recorded yet.</p>")
+        parts.append("<h3>Windows per class</h3><table><tr><th>class</th><th>now</th><th>next opens</th><th>why</th></tr>")
+        for cls, window in status.next_windows.items():
+            state = "allowed" if window.get("allowed_now") else "closed"
+            opens = window.get("opens_at") or "-"
+            parts.append(
+                f"<tr><td>{esc(cls)}</td><td class='{state}'>{state}</td><td>{esc(opens)} ({_age(window.get('seconds'))})</td>"
+                f"<td>{esc(str(window.get('reason')))}</td></tr>"
+            )
+        parts.append("</table><h3>Last runs</h3>")
+        if status.last_runs:
+            rows = []
+            for run in status.last_runs:
+                run_link = f"/dags/{esc(run['dag_id'])}/runs/{esc(run['run_id'])}"
+                pipeline = (
+                    f"<a href='{esc(run['pipeline_url'])}'>pipeline {esc(str(run['pipeline_id']))}</a>" if run.get("pipeline_url") else "-"
+                )
+                rows.append(
+                    f"<tr><td>{esc(run['recorded_at'][:19])}</td><td><a href='{run_link}'>{esc(run['run_id'])}</a></td>"
+                    f"<td>{esc(str(run['outcome']))}</td><td>{pipeline}</td><td>{esc(str(run.get('reason') or ''))}</td></tr>"
+                )
+            parts.append("<table><tr><th>ended</th><th>run</th><th>outcome</th><th>pipeline</th><th>reason</th></tr>" + "".join(rows) + "</table>")
+        else:
+            parts.append("<p>No run recorded yet.</p>")
+        parts.append("</section>")
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:1.5em;color:#1b1f24}table{border-collapse:collapse;margin-bottom:1em}"
+        "td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}.open,.allowed{color:#137333}"
+        ".closed{color:#b3261e}.muted{color:#666}.error{color:#b3261e;font-weight:bold}section{margin-bottom:2em}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>PDM Orchestrator</title><style>{style}</style></head>"
+        f"<body><h1>Post-deploy migrations</h1>{''.join(parts)}</body></html>"
+    )
+
+
+app = create_app()
+
+
+def page_context() -> dict[str, Any]:
+    """For tests: what the page would show now."""
+    statuses, error = _load_statuses(datetime.now(UTC))
+    return {"statuses": statuses, "error": error}
