@@ -207,6 +207,18 @@ class AuditStore:
                 current = version
         return current
 
+    def grant_writer(self, role: str) -> None:
+        """PostgreSQL: let `role` insert and read audit rows, nothing else (defence beside the triggers)."""
+        if self.target.dialect != "postgres":
+            raise AuditStoreError("grants exist on PostgreSQL only")
+        if not role.replace("_", "").isalnum():
+            raise AuditStoreError(f"role name {role!r}: letters, digits and underscores only")
+        with self._transaction() as cur:
+            cur.execute(f'REVOKE ALL ON pdm_audit_event, {VERSION_TABLE} FROM "{role}"')
+            cur.execute(f'GRANT SELECT, INSERT ON pdm_audit_event TO "{role}"')
+            cur.execute(f'GRANT SELECT ON {VERSION_TABLE} TO "{role}"')
+            cur.execute(f'GRANT USAGE ON SEQUENCE pdm_audit_event_id_seq TO "{role}"')
+
     # -- writes -----------------------------------------------------------------------------------
     def record(self, event: AuditEvent) -> StoredEvent:
         """Append one event to its stream's hash chain and return it as stored."""

@@ -114,3 +114,25 @@ def test_cli_migrate_and_verify(postgres_database):
         )
         assert result.returncode == 0, result.stderr
         assert expected in result.stdout
+
+
+def test_postgres_writer_role_may_insert_but_not_update(postgres_audit_store, postgres_database):
+    import uuid
+
+    role = f"pdm_writer_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(postgres_database)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        postgres_audit_store.grant_writer(role)
+        writer = AuditStore(AuditTarget.from_uri(postgres_database.replace("postgres@", f"{role}@")))
+        writer.record(_event())
+        conn = psycopg2.connect(postgres_database.replace("postgres@", f"{role}@"))
+        with pytest.raises(psycopg2.Error, match="permission denied"), conn.cursor() as cur:
+            cur.execute("UPDATE pdm_audit_event SET kind = 'x'")
+        conn.close()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'REASSIGN OWNED BY "{role}" TO postgres; DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+        admin.close()
