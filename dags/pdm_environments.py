@@ -17,8 +17,11 @@ from pdm_orchestrator import run_steps as steps
 from pdm_orchestrator.operators.gates import WaitForGatesOperator
 from pdm_orchestrator.operators.pipeline import TriggerPdmPipelineOperator
 from pdm_orchestrator.params import pdm_params
+from pdm_orchestrator.timetables.policy_windows import PolicyWindowTimetable
 
-POLICY_PATH = os.environ.get("PDM_POLICY_FILE", str(Path(__file__).resolve().parent.parent / "config" / "policy.yaml"))
+POLICY_PATH = os.environ.get(
+    "PDM_POLICY_FILE", str(Path(__file__).resolve().parent.parent / "config" / "policy.yaml")
+)
 POLICY = load_policy(POLICY_PATH)  # a bad policy is an import error naming the file and key
 
 DOC = """
@@ -45,8 +48,10 @@ def build(environment: str) -> DAG:
     with DAG(
         dag_id=f"pdm_{environment}",
         description=f"Run post-deploy migrations on {environment} when their class, traffic, deployments and rollback allow",
-        doc_md=DOC.format(env=environment, db_env=env.db_environment, after=env.after or "-", policy=POLICY_PATH),
-        schedule="5 */2 * * *" if env.schedule else None,
+        doc_md=DOC.format(
+            env=environment, db_env=env.db_environment, after=env.after or "-", policy=POLICY_PATH
+        ),
+        schedule=PolicyWindowTimetable(POLICY_PATH, environment) if env.schedule else None,
         catchup=False,
         max_active_runs=1,
         tags=["pdm", "post-deploy-migrations", environment],
@@ -54,7 +59,7 @@ def build(environment: str) -> DAG:
         default_args={
             "owner": "release-managers",
             "retries": 2,
-            "retry_delay": timedelta(seconds=30),
+            "retry_delay": timedelta(seconds=float(os.environ.get("PDM_RETRY_DELAY_SECONDS", "30"))),
             "on_failure_callback": steps.record_failure,
         },
     ) as dag:
@@ -79,7 +84,12 @@ def build(environment: str) -> DAG:
         def decide(gates, **context):
             return steps.decide(gates, environment, context)
 
-        @task(task_id=steps.TASK_RECORD_OUTCOME, trigger_rule=TriggerRule.ALL_DONE, retries=5, on_failure_callback=None)
+        @task(
+            task_id=steps.TASK_RECORD_OUTCOME,
+            trigger_rule=TriggerRule.ALL_DONE,
+            retries=5,
+            on_failure_callback=None,
+        )
         def record_outcome(**context):
             return steps.record_outcome(environment, context)
 

@@ -36,7 +36,9 @@ def select_versions(
     return selected
 
 
-def choose_path(migrations: list[dict[str, Any]], automatic: bool, override_reason: str | None = None) -> tuple[str, str]:
+def choose_path(
+    migrations: list[dict[str, Any]], automatic: bool, override_reason: str | None = None
+) -> tuple[str, str]:
     """Branch of a run after classification, with the reason: nothing pending, a human is needed, or gates."""
     if not migrations:
         return NOTHING_PENDING, "no post-deploy migration is pending"
@@ -68,7 +70,9 @@ class Decision:
         }
 
 
-def decide(results: list[GateResult], overrides: dict[str, str] | None = None, dry_run: bool = False) -> Decision:
+def decide(
+    results: list[GateResult], overrides: dict[str, str] | None = None, dry_run: bool = False
+) -> Decision:
     """Go only if every gate is open or explicitly overridden with a reason; a dry run never goes."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     closed = [r for r in results if not r.open and r.gate not in overrides]
@@ -81,7 +85,9 @@ def decide(results: list[GateResult], overrides: dict[str, str] | None = None, d
         return Decision(False, f"gates closed: {reason}", gates, overridden, dry_run)
     suffix = f" (overridden: {', '.join(sorted(overridden))})" if overridden else ""
     if dry_run:
-        return Decision(False, f"dry run: all gates open{suffix}; pipeline not triggered", gates, overridden, True)
+        return Decision(
+            False, f"dry run: all gates open{suffix}; pipeline not triggered", gates, overridden, True
+        )
     return Decision(True, f"all gates open{suffix}", gates, overridden, False)
 
 

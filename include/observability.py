@@ -72,7 +72,11 @@ def environment_status(
         for cls in MigrationClass:
             rule = policy.class_rule(cls)
             if not rule.automatic:
-                status.next_windows[cls.value] = {"allowed_now": False, "reason": "never automatic", "seconds": None}
+                status.next_windows[cls.value] = {
+                    "allowed_now": False,
+                    "reason": "never automatic",
+                    "seconds": None,
+                }
                 continue
             verdict = policy.window_verdict(cls, now)
             opens = verdict.next_opens_at
@@ -100,30 +104,70 @@ def render_metrics(statuses: list[EnvironmentStatus]) -> str:
             databases = {db for (c, db) in counts if c == cls.value} or {"all"}
             for db in sorted(databases):
                 value = counts.get((cls.value, db), 0)
-                lines.append(_sample("pdm_pending_migrations", {"environment": status.environment, "class": cls.value, "database": db}, value))
-    family("pdm_oldest_pending_age_seconds", "gauge", "Age of the oldest pending migration since first seen pending.")
+                lines.append(
+                    _sample(
+                        "pdm_pending_migrations",
+                        {"environment": status.environment, "class": cls.value, "database": db},
+                        value,
+                    )
+                )
+    family(
+        "pdm_oldest_pending_age_seconds",
+        "gauge",
+        "Age of the oldest pending migration since first seen pending.",
+    )
     for status in statuses:
         ages = [m["age_seconds"] for m in status.pending if m.get("age_seconds") is not None]
-        lines.append(_sample("pdm_oldest_pending_age_seconds", {"environment": status.environment}, max(ages, default=0)))
-    family("pdm_last_run_timestamp_seconds", "gauge", "When the last PDM run of the environment ended, by outcome.")
+        lines.append(
+            _sample(
+                "pdm_oldest_pending_age_seconds", {"environment": status.environment}, max(ages, default=0)
+            )
+        )
+    family(
+        "pdm_last_run_timestamp_seconds",
+        "gauge",
+        "When the last PDM run of the environment ended, by outcome.",
+    )
     family("pdm_last_run_failed", "gauge", "1 if the last run that reached the pipeline failed.")
     for status in statuses:
         if status.last_runs:
             last = status.last_runs[0]
             when = datetime.fromisoformat(last["recorded_at"]).timestamp()
-            lines.append(_sample("pdm_last_run_timestamp_seconds", {"environment": status.environment, "outcome": last["outcome"]}, when))
-        piped = [r for r in status.last_runs if r["outcome"] in ("pipeline_succeeded", "pipeline_failed", "error")]
+            lines.append(
+                _sample(
+                    "pdm_last_run_timestamp_seconds",
+                    {"environment": status.environment, "outcome": last["outcome"]},
+                    when,
+                )
+            )
+        piped = [
+            r for r in status.last_runs if r["outcome"] in ("pipeline_succeeded", "pipeline_failed", "error")
+        ]
         failed = 1 if piped and piped[0]["outcome"] != "pipeline_succeeded" else 0
         lines.append(_sample("pdm_last_run_failed", {"environment": status.environment}, failed))
     family("pdm_gate_open", "gauge", "Gate state at the last decision (1 open, 0 closed).")
     for status in statuses:
         for gate in status.gates:
-            lines.append(_sample("pdm_gate_open", {"environment": status.environment, "gate": gate["gate"]}, 1 if gate["open"] else 0))
-    family("pdm_next_window_seconds", "gauge", "Seconds until the next allowed window per class (0: open now).")
+            lines.append(
+                _sample(
+                    "pdm_gate_open",
+                    {"environment": status.environment, "gate": gate["gate"]},
+                    1 if gate["open"] else 0,
+                )
+            )
+    family(
+        "pdm_next_window_seconds", "gauge", "Seconds until the next allowed window per class (0: open now)."
+    )
     for status in statuses:
         for cls, window in status.next_windows.items():
             if window.get("seconds") is not None:
-                lines.append(_sample("pdm_next_window_seconds", {"environment": status.environment, "class": cls}, window["seconds"]))
+                lines.append(
+                    _sample(
+                        "pdm_next_window_seconds",
+                        {"environment": status.environment, "class": cls},
+                        window["seconds"],
+                    )
+                )
     return "\n".join(lines) + "\n"
 
 

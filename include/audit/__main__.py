@@ -17,7 +17,9 @@ from include.audit import AuditStore, AuditStoreError, AuditTarget
 def _uri(arg: str | None) -> str:
     uri = arg or os.environ.get("PDM_AUDIT_URI") or os.environ.get("AIRFLOW_CONN_PDM_AUDIT", "")
     if not uri or uri.lstrip().startswith("{"):
-        raise SystemExit("error: give --uri or set PDM_AUDIT_URI (e.g. postgresql://user@host:5432/pdm_audit)")
+        raise SystemExit(
+            "error: give --uri or set PDM_AUDIT_URI (e.g. postgresql://user@host:5432/pdm_audit)"
+        )
     return uri
 
 

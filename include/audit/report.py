@@ -31,7 +31,8 @@ class AuditReport:
 
     def to_html(self) -> str:
         body = "".join(
-            f"<h2>{title}</h2>" + (frame.to_html(index=False, border=0, classes="pdm") if len(frame) else "<p>(none)</p>")
+            f"<h2>{title}</h2>"
+            + (frame.to_html(index=False, border=0, classes="pdm") if len(frame) else "<p>(none)</p>")
             for title, frame in self.tables.items()
         )
         style = (
@@ -82,7 +83,9 @@ def build_report(events: list[StoredEvent]) -> AuditReport:
                 "pipeline": r.payload.get("pipeline", {}).get("id"),
                 "migrations": ", ".join(
                     m["version"]
-                    for s in snapshots[(snapshots.dag_id == r.dag_id) & (snapshots.run_id == r.run_id)].payload
+                    for s in snapshots[
+                        (snapshots.dag_id == r.dag_id) & (snapshots.run_id == r.run_id)
+                    ].payload
                     for m in s.get("migrations", [])
                 ),
             }
@@ -136,13 +139,19 @@ def build_report(events: list[StoredEvent]) -> AuditReport:
 
     durations = pd.DataFrame(
         [
-            {"class": run_class.get((r.dag_id, r.run_id)), "minutes": (r.payload.get("pipeline", {}).get("duration") or 0) / 60}
+            {
+                "class": run_class.get((r.dag_id, r.run_id)),
+                "minutes": (r.payload.get("pipeline", {}).get("duration") or 0) / 60,
+            }
             for r in outcomes[outcomes.outcome.isin(["pipeline_succeeded", "pipeline_failed"])].itertuples()
         ],
         columns=["class", "minutes"],
     )
     pipeline_durations = (
-        durations.groupby("class")["minutes"].agg(runs="count", median_minutes="median", max_minutes="max").reset_index().round(2)
+        durations.groupby("class")["minutes"]
+        .agg(runs="count", median_minutes="median", max_minutes="max")
+        .reset_index()
+        .round(2)
         if len(durations)
         else pd.DataFrame(columns=["class", "runs", "median_minutes", "max_minutes"])
     )

@@ -117,7 +117,9 @@ class AuditTarget:
             # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
             path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
             return cls.sqlite(path or ":memory:")
-        raise AuditStoreError(f"audit connection: unsupported scheme {parsed.scheme!r} (postgresql or sqlite)")
+        raise AuditStoreError(
+            f"audit connection: unsupported scheme {parsed.scheme!r} (postgresql or sqlite)"
+        )
 
     @classmethod
     def postgres(
@@ -164,7 +166,9 @@ class AuditStore:
         try:
             conn = self.target.connect()
         except Exception as exc:  # any driver error: the store is unreachable
-            raise AuditStoreError(f"audit store {self.target.description} unreachable: {_first_line(exc)}") from exc
+            raise AuditStoreError(
+                f"audit store {self.target.description} unreachable: {_first_line(exc)}"
+            ) from exc
         try:
             cursor = conn.cursor()
             if self.target.dialect == "sqlite":
@@ -191,9 +195,9 @@ class AuditStore:
             if self.target.dialect == "postgres":
                 cur.execute("SELECT pg_advisory_xact_lock(727272)")  # concurrent starters migrate once
             cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL, applied_at TEXT NOT NULL)"
+                f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL, applied_at TEXT NOT NULL)"  # noqa: S608 - identifiers are constants; values are parameters
             )
-            cur.execute(f"SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}")
+            cur.execute(f"SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}")  # noqa: S608 - identifiers are constants; values are parameters
             current = int(cur.fetchone()[0])
             for version, statements in enumerate(steps, start=1):
                 if version <= current:
@@ -201,7 +205,7 @@ class AuditStore:
                 for statement in statements:
                     cur.execute(statement)
                 cur.execute(
-                    self._sql(f"INSERT INTO {VERSION_TABLE} (version, applied_at) VALUES (%s, %s)"),
+                    self._sql(f"INSERT INTO {VERSION_TABLE} (version, applied_at) VALUES (%s, %s)"),  # noqa: S608 - identifiers are constants; values are parameters
                     (version, _now_iso()),
                 )
                 current = version
@@ -245,7 +249,7 @@ class AuditStore:
             values["prev_hash"] = row[0] if row else GENESIS_HASH
             values["row_hash"] = row_digest(values["prev_hash"], values)
             placeholders = ", ".join(["%s"] * len(COLUMNS))
-            insert = f"INSERT INTO pdm_audit_event ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+            insert = f"INSERT INTO pdm_audit_event ({', '.join(COLUMNS)}) VALUES ({placeholders})"  # noqa: S608 - identifiers are constants; values are parameters
             if self.target.dialect == "postgres":
                 cur.execute(insert + " RETURNING id", tuple(values[c] for c in COLUMNS))
                 new_id = cur.fetchone()[0]
@@ -305,7 +309,9 @@ class AuditStore:
             if event.prev_hash != expected_prev:
                 return ChainReport(False, checked, event.id, f"row {event.id}: link to previous row broken")
             if row_digest(event.prev_hash, values) != event.row_hash:
-                return ChainReport(False, checked, event.id, f"row {event.id}: content does not match its hash")
+                return ChainReport(
+                    False, checked, event.id, f"row {event.id}: content does not match its hash"
+                )
             last[event.stream] = event.row_hash
             checked += 1
         return ChainReport(True, checked, None, f"{checked} rows verified, chain intact")

@@ -41,7 +41,10 @@ def evaluate_deploy_lock(now: datetime, observation: DeployLockObservation) -> G
     if observation.error:
         return GateResult.unevaluable(GATE, f"deploy lock unknown: {observation.error}", now)
     holders: list[str] = []
-    holders += [f"deployment {d.id} to {d.environment} is {d.status} ({d.ref or d.sha[:11]})" for d in observation.active_deployments]
+    holders += [
+        f"deployment {d.id} to {d.environment} is {d.status} ({d.ref or d.sha[:11]})"
+        for d in observation.active_deployments
+    ]
     holders += [f"deploy pipeline {p.id} is {p.status}" for p in observation.running_deploy_pipelines]
     holders += [f"PDM pipeline {p.id} is already {p.status}" for p in observation.running_pdm_pipelines]
     lock = observation.explicit_lock
@@ -56,4 +59,11 @@ def evaluate_deploy_lock(now: datetime, observation: DeployLockObservation) -> G
     }
     if holders:
         return GateResult(GATE, False, observed, "nothing holds the environment", "; ".join(holders), now)
-    return GateResult(GATE, True, observed, "nothing holds the environment", "no deployment, deploy pipeline, PDM pipeline or lock holds the environment", now)
+    return GateResult(
+        GATE,
+        True,
+        observed,
+        "nothing holds the environment",
+        "no deployment, deploy pipeline, PDM pipeline or lock holds the environment",
+        now,
+    )

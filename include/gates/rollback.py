@@ -32,7 +32,9 @@ class RollbackObservation:
     error: str | None = None
 
 
-def evaluate_rollback_safety(now: datetime, observation: RollbackObservation, min_bake: timedelta) -> GateResult:
+def evaluate_rollback_safety(
+    now: datetime, observation: RollbackObservation, min_bake: timedelta
+) -> GateResult:
     """Open when the deployed package has baked for `min_bake` and no incident or change request blocks.
 
     Running the PDM moves the rollback line to the deployed package: if that package has not proven
@@ -43,7 +45,9 @@ def evaluate_rollback_safety(now: datetime, observation: RollbackObservation, mi
     deployed = observation.deployed
     threshold = f"baked ≥ {_human(min_bake)}, no blocking incident or change request"
     if deployed is None or deployed.finished_at is None:
-        return GateResult(GATE, False, None, threshold, "no finished deployment of the environment found", now)
+        return GateResult(
+            GATE, False, None, threshold, "no finished deployment of the environment found", now
+        )
     baked = now - deployed.finished_at
     observed: dict[str, Any] = {
         "package": deployed.ref,
@@ -52,7 +56,9 @@ def evaluate_rollback_safety(now: datetime, observation: RollbackObservation, mi
         "blocking_issues": [f"{i.project}#{i.iid}" for i in observation.blocking_issues],
     }
     if observation.blocking_issues:
-        issues = ", ".join(f"{i.project}#{i.iid} {i.title!r} ({', '.join(i.labels)})" for i in observation.blocking_issues)
+        issues = ", ".join(
+            f"{i.project}#{i.iid} {i.title!r} ({', '.join(i.labels)})" for i in observation.blocking_issues
+        )
         return GateResult(GATE, False, observed, threshold, f"rollback may be needed: {issues}", now)
     if baked < min_bake:
         ready = deployed.finished_at + min_bake
@@ -66,7 +72,12 @@ def evaluate_rollback_safety(now: datetime, observation: RollbackObservation, mi
             retry_at=ready,
         )
     return GateResult(
-        GATE, True, observed, threshold, f"package {deployed.ref or deployed.sha[:11]} has baked {_human(baked)}; no blocking incident", now
+        GATE,
+        True,
+        observed,
+        threshold,
+        f"package {deployed.ref or deployed.sha[:11]} has baked {_human(baked)}; no blocking incident",
+        now,
     )
 
 

@@ -39,7 +39,9 @@ def traffic_gate(policy: Any, environment: str, cls: MigrationClass, now: dateti
 
     settings = traffic_settings(policy, cls)
     try:
-        observation = PrometheusHook(policy.prometheus_conn_id).traffic_observation(settings, environment, now)
+        observation = PrometheusHook(policy.prometheus_conn_id).traffic_observation(
+            settings, environment, now
+        )
     except Exception as exc:  # noqa: BLE001 - whatever failed, the gate is closed and says why
         observation = TrafficObservation(samples=[], error=f"{type(exc).__name__}: {exc}")
     return evaluate_traffic(now, observation, settings)
@@ -105,7 +107,9 @@ def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datet
     hook = GitLabHook(policy.gitlab.conn_id)
     try:
         observation = RollbackObservation(
-            deployed=hook.latest_successful_deployment(policy.gitlab.application_project, env.deploy_environment),
+            deployed=hook.latest_successful_deployment(
+                policy.gitlab.application_project, env.deploy_environment
+            ),
             blocking_issues=hook.blocking_issues(
                 settings.incident_projects,
                 settings.incident_labels_any,

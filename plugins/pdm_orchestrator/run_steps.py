@@ -40,7 +40,9 @@ def discover_pending(environment: str, policy_path: str) -> dict[str, Any]:
     hook = GitLabHook(policy.gitlab.conn_id)
     deployed = hook.latest_successful_deployment(project, env.deploy_environment)
     if deployed is None:
-        raise NoDeploymentFound(f"{project}: no successful deployment to environment {env.deploy_environment!r}")
+        raise NoDeploymentFound(
+            f"{project}: no successful deployment to environment {env.deploy_environment!r}"
+        )
     line = hook.latest_successful_deployment(project, env.db_environment)
     if line is None:
         raise NoDeploymentFound(
@@ -123,16 +125,20 @@ def record_snapshot(snapshot: dict[str, Any], context: dict[str, Any]) -> None:
 def choose_path(snapshot: dict[str, Any], policy_path: str, context: dict[str, Any]) -> str:
     """Branch on the run's class: nothing to do, a human must decide, waiting on staging, or the gates."""
     from include.classification.classes import MigrationClass
-    from include.decision import WAIT_FOR_GATES, choose_path as core_choose_path
+    from include.decision import WAIT_FOR_GATES
+    from include.decision import choose_path as core_choose_path
     from include.policy import load_policy
     from pdm_orchestrator.params import gate_overrides
 
     overrides = gate_overrides(context["params"])
     migrations = snapshot["migrations"]
     if snapshot.get("waiting_on_after"):
-        path, reason = "waiting_on_after", (
-            f"{len(snapshot['waiting_on_after'])} migration(s) have not run on {snapshot['after']} yet: "
-            + ", ".join(snapshot["waiting_on_after"][:5])
+        path, reason = (
+            "waiting_on_after",
+            (
+                f"{len(snapshot['waiting_on_after'])} migration(s) have not run on {snapshot['after']} yet: "
+                + ", ".join(snapshot["waiting_on_after"][:5])
+            ),
         )
     else:
         automatic = True
@@ -197,7 +203,11 @@ def summarize(
     """One outcome word and one line of why, from what the run's tasks left behind."""
     if pipeline:
         if pipeline.get("status") == "success":
-            return {"outcome": "pipeline_succeeded", "reason": f"pipeline {pipeline['id']} succeeded", "pipeline": pipeline}
+            return {
+                "outcome": "pipeline_succeeded",
+                "reason": f"pipeline {pipeline['id']} succeeded",
+                "pipeline": pipeline,
+            }
         if pipeline.get("status") in ("failed", "canceled", "skipped"):
             return {
                 "outcome": "pipeline_failed",
@@ -250,14 +260,19 @@ def record_failure(context: dict[str, Any]) -> None:
 
     ti = context.get("ti")
     params = context.get("params") or {}
-    environment = params.get("environment") or str(getattr(context.get("dag"), "dag_id", "unknown")).removeprefix("pdm_")
+    environment = params.get("environment") or str(
+        getattr(context.get("dag"), "dag_id", "unknown")
+    ).removeprefix("pdm_")
     error = context.get("exception")
     try:
         record(
             context,
             environment,
             "task_failed",
-            {"task_id": getattr(ti, "task_id", None), "error": f"{type(error).__name__}: {error}" if error else None},
+            {
+                "task_id": getattr(ti, "task_id", None),
+                "error": f"{type(error).__name__}: {error}" if error else None,
+            },
         )
     except Exception as exc:  # noqa: BLE001 - a callback must not mask the task's own failure
         log.error("could not record the failure of %s: %s", getattr(ti, "task_id", "?"), exc)

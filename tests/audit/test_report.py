@@ -15,13 +15,19 @@ def _trail(uri: str) -> AuditStore:
     migration = {"version": "20261120000000", "class": "background", "path": "db/post_migrate/x.rb"}
 
     def add(run_id, kind, payload, when):
-        store.record(AuditEvent("gprd", "pdm_gprd", run_id, kind, payload, actor="scheduled", recorded_at=when))
+        store.record(
+            AuditEvent("gprd", "pdm_gprd", run_id, kind, payload, actor="scheduled", recorded_at=when)
+        )
 
     add("r1", "snapshot", {"run_class": "background", "migrations": [migration]}, "2026-11-23T10:00:00+00:00")
     add(
         "r1",
         "decision",
-        {"go": False, "gates": [{"gate": "traffic", "open": False, "reason": "traffic 900 ≥ 600"}], "overridden": {}},
+        {
+            "go": False,
+            "gates": [{"gate": "traffic", "open": False, "reason": "traffic 900 ≥ 600"}],
+            "overridden": {},
+        },
         "2026-11-23T10:01:00+00:00",
     )
     add("r1", "outcome", {"outcome": "gates_closed", "reason": "traffic"}, "2026-11-23T10:02:00+00:00")
@@ -67,7 +73,18 @@ def test_report_cli_formats(tmp_path):
     _trail(uri)
     for fmt, marker in (("table", "== Overrides"), ("csv", "# Overrides"), ("html", "<h2>Overrides</h2>")):
         result = subprocess.run(
-            [sys.executable, "-m", "include.audit", "--uri", uri, "report", "--since", "2026-01-01", "--format", fmt],
+            [
+                sys.executable,
+                "-m",
+                "include.audit",
+                "--uri",
+                uri,
+                "report",
+                "--since",
+                "2026-01-01",
+                "--format",
+                fmt,
+            ],
             capture_output=True,
             text=True,
         )

@@ -26,7 +26,12 @@ def store(request, tmp_path) -> AuditStore:
 
 def _event(kind: str = "snapshot", stream: str = "gprd", run_id: str = "manual__1", **payload) -> AuditEvent:
     return AuditEvent(
-        stream=stream, dag_id=f"pdm_{stream}", run_id=run_id, kind=kind, payload=payload, run_after="2026-11-25T10:00:00+00:00"
+        stream=stream,
+        dag_id=f"pdm_{stream}",
+        run_id=run_id,
+        kind=kind,
+        payload=payload,
+        run_after="2026-11-25T10:00:00+00:00",
     )
 
 
@@ -48,8 +53,14 @@ def test_record_and_read_back_in_order(store):
 def test_pipeline_for_decision(store):
     assert store.pipeline_for_decision("d-1") is None
     store.record(
-        AuditEvent(stream="gprd", dag_id="pdm_gprd", run_id="r", kind="pipeline_created", decision_id="d-1",
-                   payload={"pipeline_id": 42})
+        AuditEvent(
+            stream="gprd",
+            dag_id="pdm_gprd",
+            run_id="r",
+            kind="pipeline_created",
+            decision_id="d-1",
+            payload={"pipeline_id": 42},
+        )
     )
     assert store.pipeline_for_decision("d-1") == {"pipeline_id": 42}
 
@@ -65,7 +76,11 @@ def test_postgres_refuses_update_and_delete(postgres_audit_store, postgres_datab
     postgres_audit_store.record(_event())
     conn = psycopg2.connect(postgres_database)
     try:
-        for statement in ("UPDATE pdm_audit_event SET kind = 'x'", "DELETE FROM pdm_audit_event", "TRUNCATE pdm_audit_event"):
+        for statement in (
+            "UPDATE pdm_audit_event SET kind = 'x'",
+            "DELETE FROM pdm_audit_event",
+            "TRUNCATE pdm_audit_event",
+        ):
             with pytest.raises(psycopg2.Error, match="append-only"):
                 with conn.cursor() as cur:
                     cur.execute(statement)
@@ -110,7 +125,9 @@ def test_cli_migrate_and_verify(postgres_database):
 
     for command, expected in (("migrate", "version 1"), ("verify", "chain intact")):
         result = subprocess.run(
-            [sys.executable, "-m", "include.audit", "--uri", postgres_database, command], capture_output=True, text=True
+            [sys.executable, "-m", "include.audit", "--uri", postgres_database, command],
+            capture_output=True,
+            text=True,
         )
         assert result.returncode == 0, result.stderr
         assert expected in result.stdout

@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from include.decision import NEEDS_HUMAN, NOTHING_PENDING, WAIT_FOR_GATES, choose_path, decide, decision_id, select_versions
+from include.decision import (
+    NEEDS_HUMAN,
+    NOTHING_PENDING,
+    WAIT_FOR_GATES,
+    choose_path,
+    decide,
+    decision_id,
+    select_versions,
+)
 from include.deployments import Deployment, PackageVersion
 from include.gates.deploy_lock import DeployLockObservation, ExplicitLock, evaluate_deploy_lock
 from include.gates.result import GateResult
@@ -24,7 +32,12 @@ def _deployment(status="success", finished=NOW - timedelta(hours=3), env="gprd")
 
 def test_package_version_parses_auto_deploy_names():
     version = PackageVersion.parse(PACKAGE)
-    assert (version.major, version.minor, version.built_at, version.rails_sha) == (17, 6, "202611250620", "d5b1b283fd4")
+    assert (version.major, version.minor, version.built_at, version.rails_sha) == (
+        17,
+        6,
+        "202611250620",
+        "d5b1b283fd4",
+    )
     assert PackageVersion.parse("17.6.202611250620+d5b1b283fd4.2f0f30f3743") is not None
     assert PackageVersion.parse("master") is None
 
@@ -35,10 +48,28 @@ def test_package_version_parses_auto_deploy_names():
         (DeployLockObservation(), True, "no deployment"),
         (DeployLockObservation(active_deployments=[_deployment("running")]), False, "is running"),
         (DeployLockObservation(active_deployments=[_deployment("blocked")]), False, "is blocked"),
-        (DeployLockObservation(running_deploy_pipelines=[PipelineRun(9, "rt", "running", "master", "")]), False, "deploy pipeline 9"),
-        (DeployLockObservation(running_pdm_pipelines=[PipelineRun(7, "rt", "pending", "master", "")]), False, "PDM pipeline 7"),
-        (DeployLockObservation(explicit_lock=ExplicitLock("alice", "db maintenance", NOW + timedelta(hours=1))), False, "alice"),
-        (DeployLockObservation(explicit_lock=ExplicitLock("bob", "stale", NOW - timedelta(minutes=1))), True, "no deployment"),
+        (
+            DeployLockObservation(running_deploy_pipelines=[PipelineRun(9, "rt", "running", "master", "")]),
+            False,
+            "deploy pipeline 9",
+        ),
+        (
+            DeployLockObservation(running_pdm_pipelines=[PipelineRun(7, "rt", "pending", "master", "")]),
+            False,
+            "PDM pipeline 7",
+        ),
+        (
+            DeployLockObservation(
+                explicit_lock=ExplicitLock("alice", "db maintenance", NOW + timedelta(hours=1))
+            ),
+            False,
+            "alice",
+        ),
+        (
+            DeployLockObservation(explicit_lock=ExplicitLock("bob", "stale", NOW - timedelta(minutes=1))),
+            True,
+            "no deployment",
+        ),
         (DeployLockObservation(error="GitLab GET /deployments: HTTP 502"), False, "unknown"),
     ],
 )
@@ -55,7 +86,10 @@ def test_deploy_lock(observation, is_open, fragment):
         (RollbackObservation(deployed=_deployment()), timedelta(hours=4), False, "baked 3h 00m of 4h"),
         (RollbackObservation(deployed=None), timedelta(0), False, "no finished deployment"),
         (
-            RollbackObservation(deployed=_deployment(), blocking_issues=[BlockingIssue("prod", 12, "API errors", ("severity::2",))]),
+            RollbackObservation(
+                deployed=_deployment(),
+                blocking_issues=[BlockingIssue("prod", 12, "API errors", ("severity::2",))],
+            ),
             timedelta(0),
             False,
             "prod#12",
@@ -119,7 +153,11 @@ def test_pending_from_compare_handles_added_renamed_deleted_and_other_paths():
     diffs = [
         {"new_path": "db/post_migrate/20261120000000_b.rb", "new_file": True},
         {"new_path": "ee/db/post_migrate/20261110000000_a.rb", "new_file": True},
-        {"new_path": "db/post_migrate/20261121000000_renamed.rb", "old_path": "db/post_migrate/x.rb", "renamed_file": True},
+        {
+            "new_path": "db/post_migrate/20261121000000_renamed.rb",
+            "old_path": "db/post_migrate/x.rb",
+            "renamed_file": True,
+        },
         {"new_path": "db/post_migrate/20261101000000_gone.rb", "deleted_file": True},
         {"new_path": "db/post_migrate/20261001000000_edited.rb"},
         {"new_path": "db/migrate/20261122000000_regular.rb", "new_file": True},

@@ -21,7 +21,9 @@ def test_window_opening_within_bound_wakes_exactly_then():
 
 
 def test_window_opening_after_bound_gives_up_now():
-    assert next_check(NOW, [_closed("window", NOW + timedelta(days=3))], NOW + timedelta(hours=6), POLL) is None
+    assert (
+        next_check(NOW, [_closed("window", NOW + timedelta(days=3))], NOW + timedelta(hours=6), POLL) is None
+    )
 
 
 def test_polling_gate_rechecks_after_poll_interval():
@@ -30,9 +32,14 @@ def test_polling_gate_rechecks_after_poll_interval():
 
 def test_window_and_traffic_closed_wakes_at_window_opening():
     opens = NOW + timedelta(hours=2)
-    assert next_check(NOW, [_closed("window", opens), _closed("traffic")], NOW + timedelta(hours=6), POLL) == opens
+    assert (
+        next_check(NOW, [_closed("window", opens), _closed("traffic")], NOW + timedelta(hours=6), POLL)
+        == opens
+    )
 
 
 def test_deadline_caps_the_wait():
-    assert next_check(NOW, [_closed("traffic")], NOW + timedelta(seconds=10), POLL) == NOW + timedelta(seconds=10)
+    assert next_check(NOW, [_closed("traffic")], NOW + timedelta(seconds=10), POLL) == NOW + timedelta(
+        seconds=10
+    )
     assert next_check(NOW, [_closed("traffic")], NOW, POLL) is None

@@ -17,7 +17,7 @@ HEAVY = ("gitlab", "pandas", "tree_sitter", "tree_sitter_ruby", "psycopg2", "sql
 
 
 @pytest.fixture(scope="module")
-def dagbag():
+def dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS), safe_mode=False)
@@ -68,8 +68,12 @@ def test_dag_file_parse_time_and_cheap_imports(path):
     )
     env = dict(os.environ, PYTHONPATH=f"{PROJECT_ROOT}:{PROJECT_ROOT / 'plugins'}")
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     elapsed, _, heavy = result.stdout.strip().splitlines()[-1].partition(" ")
-    print(f"\nDAG parse time {path.name}: {float(elapsed) * 1000:.1f} ms (interpreter + airflow import: {time.perf_counter() - started:.1f} s)")
+    print(
+        f"\nDAG parse time {path.name}: {float(elapsed) * 1000:.1f} ms (interpreter + airflow import: {time.perf_counter() - started:.1f} s)"
+    )
     assert heavy == "", f"{path.name} imports heavy modules at parse time: {heavy}"

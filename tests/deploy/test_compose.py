@@ -54,7 +54,12 @@ def test_airflow_environment(service):
 @pytest.mark.parametrize("service", AIRFLOW_SERVICES)
 def test_project_code_is_mounted(service):
     mounts = {v.split(":")[1] for v in SERVICES[service]["volumes"] if ":" in v}
-    assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include", "/opt/airflow/config"} <= mounts
+    assert {
+        "/opt/airflow/dags",
+        "/opt/airflow/plugins",
+        "/opt/airflow/include",
+        "/opt/airflow/config",
+    } <= mounts
 
 
 def test_init_migrates_metadata_and_audit_and_validates_policy():
@@ -72,7 +77,11 @@ def test_audit_database_is_created_with_its_own_role():
 def test_secrets_only_from_env_file():
     text = (ROOT / "docker-compose.yaml").read_text()
     referenced = set(re.findall(r"(?<!\$)\$\{([A-Z_]+)(?::-[^}]*)?\}", text))
-    example = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line and not line.startswith("#")}
+    example = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     assert referenced <= example, f"not documented in .env.example: {sorted(referenced - example)}"
     assert ".env" in (ROOT / ".gitignore").read_text().split()
     assert not re.search(r"(glpat-|PASSWORD:\s*[A-Za-z0-9])", text)

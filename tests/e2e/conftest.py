@@ -4,9 +4,6 @@ PostgreSQL. Each test gets its own sandbox world, audit database and policy file
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +17,6 @@ from tests.support.policies import e2e_policy, write_policy
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAGS = PROJECT_ROOT / "dags"
 TOKEN = "e2e-sandbox-token-0123456789"
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """The test Airflow home's SQLite metadata database, migrated once per session."""
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=os.environ.copy()
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 @dataclass
@@ -48,7 +36,9 @@ class PdmWorld:
         self.sandbox = SandboxGitLab(scenario, token=TOKEN).start(host="127.0.0.1", port=0)
         self.monkeypatch.setenv(
             "AIRFLOW_CONN_GITLAB_DEFAULT",
-            json.dumps({"conn_type": "http", "host": self.sandbox.url, "password": TOKEN, "extra": {"timeout": 10}}),
+            json.dumps(
+                {"conn_type": "http", "host": self.sandbox.url, "password": TOKEN, "extra": {"timeout": 10}}
+            ),
         )
         return self.sandbox
 
@@ -72,7 +62,9 @@ class PdmWorld:
 
 
 @pytest.fixture
-def pdm_world(airflow_db, postgres_database, prometheus_with_traffic, tmp_path, monkeypatch) -> Iterator[PdmWorld]:
+def pdm_world(
+    airflow_db, postgres_database, prometheus_with_traffic, tmp_path, monkeypatch
+) -> Iterator[PdmWorld]:
     policy_path = write_policy(tmp_path / "policy.yaml", e2e_policy())
     audit = AuditStore(AuditTarget.from_uri(postgres_database))
     audit.migrate()
@@ -80,6 +72,7 @@ def pdm_world(airflow_db, postgres_database, prometheus_with_traffic, tmp_path, 
     prometheus_with_traffic.set_traffic("gstg", 100.0)
     monkeypatch.setenv("PDM_POLICY_FILE", str(policy_path))
     monkeypatch.setenv("PDM_PIPELINE_POLL_SECONDS", "1")
+    monkeypatch.setenv("PDM_RETRY_DELAY_SECONDS", "1")
     monkeypatch.setenv("AIRFLOW_CONN_PROMETHEUS_DEFAULT", prometheus_with_traffic.url)
     monkeypatch.setenv("AIRFLOW_CONN_PDM_AUDIT", postgres_database)
     state = PdmWorld(audit, policy_path, prometheus_with_traffic, monkeypatch)

@@ -70,7 +70,13 @@ def test_high_traffic_blocks_the_trigger(pdm_world):
 
 
 def test_running_deployment_blocks_the_trigger(pdm_world):
-    running = {"environment": "gprd", "sha": "3" * 40, "ref": "17.6.202611250620-3333333333a.4444444444b", "status": "running", "created_at": "-5m"}
+    running = {
+        "environment": "gprd",
+        "sha": "3" * 40,
+        "ref": "17.6.202611250620-3333333333a.4444444444b",
+        "status": "running",
+        "created_at": "-5m",
+    }
     sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}, extra_deployments=[running]))
     run = pdm_world.run()
     outcome = pdm_world.outcome(run.run_id)

@@ -15,7 +15,9 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def _event(i, kind, payload, when, stream="gprd", run_id="r1"):
-    return StoredEvent(i, stream, f"pdm_{stream}", run_id, None, kind, None, "scheduled", when, payload, "", "")
+    return StoredEvent(
+        i, stream, f"pdm_{stream}", run_id, None, kind, None, "scheduled", when, payload, "", ""
+    )
 
 
 EVENTS = [
@@ -25,8 +27,20 @@ EVENTS = [
         {
             "deployed": {"ref": "17.6.202611250620-aaaaaaaaaaa.bbbbbbbbbbb"},
             "migrations": [
-                {"version": "20261120000000", "class": "background", "database": "main", "path": "a.rb", "reasons": ["enqueue"]},
-                {"version": "20261121000000", "class": "cleanup", "database": "ci", "path": "b.rb", "reasons": ["drop"]},
+                {
+                    "version": "20261120000000",
+                    "class": "background",
+                    "database": "main",
+                    "path": "a.rb",
+                    "reasons": ["enqueue"],
+                },
+                {
+                    "version": "20261121000000",
+                    "class": "cleanup",
+                    "database": "ci",
+                    "path": "b.rb",
+                    "reasons": ["drop"],
+                },
             ],
         },
         "2026-11-24T12:00:00+00:00",
@@ -34,11 +48,23 @@ EVENTS = [
     _event(
         2,
         "decision",
-        {"go": False, "gates": [{"gate": "window", "open": False, "reason": "weekend only"}, {"gate": "traffic", "open": True, "reason": "low"}]},
+        {
+            "go": False,
+            "gates": [
+                {"gate": "window", "open": False, "reason": "weekend only"},
+                {"gate": "traffic", "open": True, "reason": "low"},
+            ],
+        },
         "2026-11-25T11:00:00+00:00",
         run_id="r2",
     ),
-    _event(3, "outcome", {"outcome": "waiting_for_window", "reason": "weekend only"}, "2026-11-25T11:00:05+00:00", run_id="r2"),
+    _event(
+        3,
+        "outcome",
+        {"outcome": "waiting_for_window", "reason": "weekend only"},
+        "2026-11-25T11:00:05+00:00",
+        run_id="r2",
+    ),
 ]
 
 

@@ -26,8 +26,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _get(url: str, token: str | None = None, data: dict | None = None, timeout: float = 10, method: str | None = None):
-    request = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None, method=method)
+def _get(
+    url: str,
+    token: str | None = None,
+    data: dict | None = None,
+    timeout: float = 10,
+    method: str | None = None,
+):
+    request = urllib.request.Request(
+        url, data=json.dumps(data).encode() if data is not None else None, method=method
+    )
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -40,7 +48,9 @@ def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Pat
     last = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"make run exited with {proc.returncode} while waiting for {what}:\n{log.read_text()[-4000:]}")
+            pytest.fail(
+                f"make run exited with {proc.returncode} while waiting for {what}:\n{log.read_text()[-4000:]}"
+            )
         try:
             value = predicate()
             if value:
@@ -74,15 +84,28 @@ def test_make_run_end_to_end(tmp_path):
     log = tmp_path / "make-run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            ["make", "run"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            ["make", "run"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base = f"http://127.0.0.1:{ports['airflow']}"
     try:
-        _wait(lambda: _get(f"{base}/api/v2/monitor/health")["scheduler"]["status"] == "healthy", 300, "health", proc, log)
+        _wait(
+            lambda: _get(f"{base}/api/v2/monitor/health")["scheduler"]["status"] == "healthy",
+            300,
+            "health",
+            proc,
+            log,
+        )
         password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
         token = _get(f"{base}/auth/token", data={"username": "admin", "password": password})["access_token"]
         dag_ids = _wait(
-            lambda: {d["dag_id"] for d in _get(f"{base}/api/v2/dags", token)["dags"]} >= {"pdm_gprd", "pdm_gstg"},
+            lambda: (
+                {d["dag_id"] for d in _get(f"{base}/api/v2/dags", token)["dags"]} >= {"pdm_gprd", "pdm_gstg"}
+            ),
             180,
             "the PDM DAGs in the REST API",
             proc,
@@ -104,7 +127,12 @@ def test_make_run_end_to_end(tmp_path):
             log,
         )
         audit = sqlite3.connect(home / "pdm_audit.db")
-        kinds = [row[0] for row in audit.execute("SELECT kind FROM pdm_audit_event WHERE run_id = ? ORDER BY id", (run["dag_run_id"],))]
+        kinds = [
+            row[0]
+            for row in audit.execute(
+                "SELECT kind FROM pdm_audit_event WHERE run_id = ? ORDER BY id", (run["dag_run_id"],)
+            )
+        ]
         audit.close()
         assert state == "success", kinds
         assert kinds[0] == "run_started" and kinds[-1] == "outcome"

@@ -16,6 +16,18 @@ PG_USER = os.environ.get("PDM_TEST_PG_USER", "postgres")
 PG_ADMIN_DB = os.environ.get("PDM_TEST_PG_DB", "test")
 
 
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """The test Airflow home's SQLite metadata database, migrated once per session."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def _admin_connect():
     import psycopg2
 
@@ -30,7 +42,9 @@ def postgres_database() -> Iterator[str]:
     try:
         admin = _admin_connect()
     except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"PostgreSQL on {PG_HOST}:{PG_PORT} is required (start it: scripts/ensure-services.sh): {exc}")
+        pytest.fail(
+            f"PostgreSQL on {PG_HOST}:{PG_PORT} is required (start it: scripts/ensure-services.sh): {exc}"
+        )
     name = f"pdm_audit_{uuid.uuid4().hex[:12]}"
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')

@@ -83,7 +83,12 @@ def e2e_policy(
         "prometheus": {"conn_id": "prometheus_default"},
         "environments": {
             "gstg": {"deploy_environment": "gstg", "db_environment": "db/gstg", "schedule": False},
-            "gprd": {"deploy_environment": "gprd", "db_environment": "db/gprd", "after": "gstg", "schedule": False},
+            "gprd": {
+                "deploy_environment": "gprd",
+                "db_environment": "db/gprd",
+                "after": "gstg",
+                "schedule": False,
+            },
         },
     }
 

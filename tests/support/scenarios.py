@@ -10,7 +10,7 @@ OLD_SHA = "1" * 40
 NEW_SHA = "2" * 40
 PACKAGE = "17.6.202611240620-2222222222a.3333333333b"
 
-BACKGROUND = '''# frozen_string_literal: true
+BACKGROUND = """# frozen_string_literal: true
 
 class QueueBackfillIssueSearchData < Gitlab::Database::Migration[2.2]
   milestone '17.6'
@@ -26,9 +26,9 @@ class QueueBackfillIssueSearchData < Gitlab::Database::Migration[2.2]
     delete_batched_background_migration(MIGRATION, :issues, :id, [])
   end
 end
-'''
+"""
 
-CLEANUP = '''# frozen_string_literal: true
+CLEANUP = """# frozen_string_literal: true
 
 class RemoveLegacyTraceColumnFromCiBuilds < Gitlab::Database::Migration[2.2]
   milestone '17.6'
@@ -42,16 +42,16 @@ class RemoveLegacyTraceColumnFromCiBuilds < Gitlab::Database::Migration[2.2]
     add_column :ci_builds_metadata, :legacy_trace, :text
   end
 end
-'''
+"""
 
-OLD = '''class AlreadyRan < Gitlab::Database::Migration[2.2]
+OLD = """class AlreadyRan < Gitlab::Database::Migration[2.2]
   milestone '17.5'
 
   def up
     queue_batched_background_migration('Old', :users, :id)
   end
 end
-'''
+"""
 
 
 def world(
@@ -68,10 +68,38 @@ def world(
     """
     base_files = {"db/post_migrate/20261001000000_already_ran.rb": OLD}
     deployments = [
-        {"environment": "gprd", "sha": NEW_SHA, "ref": PACKAGE, "status": "success", "created_at": "-6h", "finished_at": deployed_ago},
-        {"environment": "gstg", "sha": NEW_SHA, "ref": PACKAGE, "status": "success", "created_at": "-8h", "finished_at": "-7h"},
-        {"environment": "db/gprd", "sha": OLD_SHA, "ref": "master", "status": "success", "created_at": "-2d", "finished_at": "-2d"},
-        {"environment": "db/gstg", "sha": NEW_SHA, "ref": PACKAGE, "status": "success", "created_at": "-6h", "finished_at": "-6h"},
+        {
+            "environment": "gprd",
+            "sha": NEW_SHA,
+            "ref": PACKAGE,
+            "status": "success",
+            "created_at": "-6h",
+            "finished_at": deployed_ago,
+        },
+        {
+            "environment": "gstg",
+            "sha": NEW_SHA,
+            "ref": PACKAGE,
+            "status": "success",
+            "created_at": "-8h",
+            "finished_at": "-7h",
+        },
+        {
+            "environment": "db/gprd",
+            "sha": OLD_SHA,
+            "ref": "master",
+            "status": "success",
+            "created_at": "-2d",
+            "finished_at": "-2d",
+        },
+        {
+            "environment": "db/gstg",
+            "sha": NEW_SHA,
+            "ref": PACKAGE,
+            "status": "success",
+            "created_at": "-6h",
+            "finished_at": "-6h",
+        },
         *(extra_deployments or []),
     ]
     return {
@@ -82,12 +110,22 @@ def world(
                 "default_branch": "master",
                 "commits": [
                     {"sha": OLD_SHA, "message": "base", "files": base_files},
-                    {"sha": NEW_SHA, "message": "new package", "files_from": OLD_SHA, "add": dict(pending or {})},
+                    {
+                        "sha": NEW_SHA,
+                        "message": "new package",
+                        "files_from": OLD_SHA,
+                        "add": dict(pending or {}),
+                    },
                 ],
                 "deployments": deployments,
                 "issues": [],
             },
-            {"id": 2, "path_with_namespace": "gitlab-com/gl-infra/production", "default_branch": "master", "issues": []},
+            {
+                "id": 2,
+                "path_with_namespace": "gitlab-com/gl-infra/production",
+                "default_branch": "master",
+                "issues": [],
+            },
             {
                 "id": 13083,
                 "path_with_namespace": RELEASE_TOOLS,

@@ -40,7 +40,9 @@ def _wrap(endpoint: str):
             except requests.RequestException as exc:
                 raise GitLabError(f"GitLab {endpoint}: {type(exc).__name__}: {str(exc)[:200]}") from None
             except (ValueError, KeyError, TypeError) as exc:  # malformed JSON or unexpected shape
-                raise GitLabError(f"GitLab {endpoint}: unexpected answer: {type(exc).__name__}: {exc}") from None
+                raise GitLabError(
+                    f"GitLab {endpoint}: unexpected answer: {type(exc).__name__}: {exc}"
+                ) from None
 
         return wrapper
 
@@ -79,7 +81,6 @@ class GitLabHook(BaseHook):
                 timeout=float(extra.get("timeout", 30)),
                 ssl_verify=bool(extra.get("verify", True)),
                 retry_transient_errors=True,
-                max_retries=int(extra.get("max_retries", 5)),
                 per_page=100,
             )
         return self._client
@@ -104,7 +105,9 @@ class GitLabHook(BaseHook):
         """Deployments that hold the environment: created, running or blocked."""
         result: list[Deployment] = []
         for status in statuses:
-            for item in self._project(project).deployments.list(environment=environment, status=status, get_all=True):
+            for item in self._project(project).deployments.list(
+                environment=environment, status=status, get_all=True
+            ):
                 result.append(Deployment.from_gitlab(item.asdict()))
         return result
 
@@ -124,7 +127,9 @@ class GitLabHook(BaseHook):
 
     # -- pipelines ----------------------------------------------------------------------------------
     @_wrap("GET /projects/:id/pipelines (active)")
-    def active_pipelines(self, project: str, ref: str | None = None, variables: dict[str, str] | None = None) -> list[PipelineRun]:
+    def active_pipelines(
+        self, project: str, ref: str | None = None, variables: dict[str, str] | None = None
+    ) -> list[PipelineRun]:
         """Pipelines not finished yet, optionally only those whose variables include `variables`."""
         proj = self._project(project)
         found: dict[int, PipelineRun] = {}
@@ -154,7 +159,9 @@ class GitLabHook(BaseHook):
 
     @staticmethod
     def _variables_match(proj, pipeline_id: int, wanted: dict[str, str]) -> bool:
-        variables = {v.key: v.value for v in proj.pipelines.get(pipeline_id, lazy=True).variables.list(get_all=True)}
+        variables = {
+            v.key: v.value for v in proj.pipelines.get(pipeline_id, lazy=True).variables.list(get_all=True)
+        }
         return all(variables.get(k) == v for k, v in wanted.items())
 
     @_wrap("POST /projects/:id/pipeline")

@@ -67,4 +67,8 @@ class WaitForGatesOperator(BaseOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         from pdm_orchestrator.params import gate_overrides
 
-        return {"status": event["status"], "results": event["results"], "overrides": gate_overrides(context["params"])}
+        return {
+            "status": event["status"],
+            "results": event["results"],
+            "overrides": gate_overrides(context["params"]),
+        }

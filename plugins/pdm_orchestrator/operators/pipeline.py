@@ -123,12 +123,18 @@ class TriggerPdmPipelineOperator(BaseOperator):
     def _finish(self, context: Any, pipeline: dict[str, Any]) -> dict[str, Any]:
         context["ti"].xcom_push(key=PIPELINE_XCOM_KEY, value=pipeline)
         if pipeline["status"] != "success":
-            raise PdmPipelineFailed(f"PDM pipeline {pipeline['id']} finished {pipeline['status']}: {pipeline['web_url']}")
+            raise PdmPipelineFailed(
+                f"PDM pipeline {pipeline['id']} finished {pipeline['status']}: {pipeline['web_url']}"
+            )
         return pipeline
 
 
 def pipeline_variables(
-    templates: dict[str, str], environment: str, deployed: dict[str, Any], decision: str, snapshot: dict[str, Any]
+    templates: dict[str, str],
+    environment: str,
+    deployed: dict[str, Any],
+    decision: str,
+    snapshot: dict[str, Any],
 ) -> dict[str, str]:
     """Fill the policy's variable templates for this decision."""
     versions = " ".join(m["version"] for m in snapshot.get("selected", snapshot.get("migrations", [])))

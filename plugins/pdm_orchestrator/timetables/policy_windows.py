@@ -42,7 +42,11 @@ class PolicyWindowTimetable(Timetable):
     def _classes(self) -> list[Any]:
         from include.classification.classes import MigrationClass
 
-        return [c for c in MigrationClass if self._policy.class_rule(c).automatic and self._policy.class_rule(c).windows]
+        return [
+            c
+            for c in MigrationClass
+            if self._policy.class_rule(c).automatic and self._policy.class_rule(c).windows
+        ]
 
     def run_times(self, start: DateTime, end: DateTime) -> list[DateTime]:
         """Every instant in [start, end) at which a run should start."""
@@ -80,13 +84,25 @@ class PolicyWindowTimetable(Timetable):
                 parts.append(f"{cls.value}: {', '.join(rule.windows)}")
             now = DateTime.now(UTC)
             following = self.next_run_after(now, inclusive=False)
-            upcoming = f"; next run {following.strftime('%a %Y-%m-%d %H:%M %Z')}" if following else "; no window ahead"
-            return f"Runs when these windows open, re-checking every {self.recheck}: " + "; ".join(parts) + upcoming
+            upcoming = (
+                f"; next run {following.strftime('%a %Y-%m-%d %H:%M %Z')}"
+                if following
+                else "; no window ahead"
+            )
+            return (
+                f"Runs when these windows open, re-checking every {self.recheck}: "
+                + "; ".join(parts)
+                + upcoming
+            )
         except Exception as exc:  # noqa: BLE001 - the UI must still render; the DAG import shows the real error
             return f"policy {self.policy_path} unreadable: {exc}"
 
     def serialize(self) -> dict[str, Any]:
-        return {"policy_path": self.policy_path, "environment": self.environment, "recheck": self.recheck.total_seconds()}
+        return {
+            "policy_path": self.policy_path,
+            "environment": self.environment,
+            "recheck": self.recheck.total_seconds(),
+        }
 
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> PolicyWindowTimetable:

@@ -58,7 +58,9 @@ class PipelineFinishedTrigger(BaseTrigger):
                 errors += 1
                 self.log.warning("pipeline %s poll failed (%d in a row): %s", self.pipeline_id, errors, exc)
                 if errors >= self.max_consecutive_errors:
-                    yield TriggerEvent({"status": "error", "message": str(exc), "pipeline_id": self.pipeline_id})
+                    yield TriggerEvent(
+                        {"status": "error", "message": str(exc), "pipeline_id": self.pipeline_id}
+                    )
                     return
             else:
                 if pipeline.finished:

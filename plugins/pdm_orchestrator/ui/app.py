@@ -79,7 +79,9 @@ def create_app() -> FastAPI:
         expected = os.environ.get("PDM_METRICS_TOKEN", "")
         given = (authorization or "").removeprefix("Bearer ").strip()
         if not expected or not hmac.compare_digest(given, expected):
-            raise HTTPException(status_code=401, detail="metrics need the bearer token configured in PDM_METRICS_TOKEN")
+            raise HTTPException(
+                status_code=401, detail="metrics need the bearer token configured in PDM_METRICS_TOKEN"
+            )
         statuses, _ = _load_statuses(datetime.now(UTC))
         return render_metrics(statuses)
 
@@ -103,7 +105,9 @@ def render_page(statuses: list[EnvironmentStatus], error: str | None, now: datet
         parts.append(f"<section id='env-{esc(status.environment)}'><h2>{esc(status.environment)}</h2>")
         deployed = status.deployed or {}
         if deployed:
-            parts.append(f"<p>Deployed: <code>{esc(str(deployed.get('ref') or deployed.get('sha', '')))}</code></p>")
+            parts.append(
+                f"<p>Deployed: <code>{esc(str(deployed.get('ref') or deployed.get('sha', '')))}</code></p>"
+            )
         parts.append("<h3>Pending migrations</h3>")
         if status.pending:
             rows = "".join(
@@ -125,10 +129,14 @@ def render_page(statuses: list[EnvironmentStatus], error: str | None, now: datet
                 f"<td>{esc(str(g.get('reason')))}</td></tr>"
                 for g in status.gates
             )
-            parts.append(f"<p class='muted'>{esc(status.gates_at or '')}</p><table><tr><th>gate</th><th>state</th><th>reason</th></tr>{rows}</table>")
+            parts.append(
+                f"<p class='muted'>{esc(status.gates_at or '')}</p><table><tr><th>gate</th><th>state</th><th>reason</th></tr>{rows}</table>"
+            )
         else:
             parts.append("<p>No decision recorded yet.</p>")
-        parts.append("<h3>Windows per class</h3><table><tr><th>class</th><th>now</th><th>next opens</th><th>why</th></tr>")
+        parts.append(
+            "<h3>Windows per class</h3><table><tr><th>class</th><th>now</th><th>next opens</th><th>why</th></tr>"
+        )
         for cls, window in status.next_windows.items():
             state = "allowed" if window.get("allowed_now") else "closed"
             opens = window.get("opens_at") or "-"
@@ -142,13 +150,19 @@ def render_page(statuses: list[EnvironmentStatus], error: str | None, now: datet
             for run in status.last_runs:
                 run_link = f"/dags/{esc(run['dag_id'])}/runs/{esc(run['run_id'])}"
                 pipeline = (
-                    f"<a href='{esc(run['pipeline_url'])}'>pipeline {esc(str(run['pipeline_id']))}</a>" if run.get("pipeline_url") else "-"
+                    f"<a href='{esc(run['pipeline_url'])}'>pipeline {esc(str(run['pipeline_id']))}</a>"
+                    if run.get("pipeline_url")
+                    else "-"
                 )
                 rows.append(
                     f"<tr><td>{esc(run['recorded_at'][:19])}</td><td><a href='{run_link}'>{esc(run['run_id'])}</a></td>"
                     f"<td>{esc(str(run['outcome']))}</td><td>{pipeline}</td><td>{esc(str(run.get('reason') or ''))}</td></tr>"
                 )
-            parts.append("<table><tr><th>ended</th><th>run</th><th>outcome</th><th>pipeline</th><th>reason</th></tr>" + "".join(rows) + "</table>")
+            parts.append(
+                "<table><tr><th>ended</th><th>run</th><th>outcome</th><th>pipeline</th><th>reason</th></tr>"
+                + "".join(rows)
+                + "</table>"
+            )
         else:
             parts.append("<p>No run recorded yet.</p>")
         parts.append("</section>")
