@@ -31,6 +31,10 @@ export PDM_PIPELINE_POLL_SECONDS="${PDM_PIPELINE_POLL_SECONDS:-5}"
 TOKEN_FILE="$RUN_DIR/sandbox-gitlab-token"
 [ -s "$TOKEN_FILE" ] || python -c "import secrets; print('sandbox-' + secrets.token_hex(16))" > "$TOKEN_FILE"
 export SANDBOX_GITLAB_TOKEN="$(cat "$TOKEN_FILE")"
+# The bearer token Prometheus uses for /pdm/metrics (kept in a file Prometheus reads).
+METRICS_TOKEN_FILE="$RUN_DIR/pdm-metrics-token"
+[ -s "$METRICS_TOKEN_FILE" ] || python -c "import secrets; print(secrets.token_hex(24))" > "$METRICS_TOKEN_FILE"
+export PDM_METRICS_TOKEN="$(cat "$METRICS_TOKEN_FILE")"
 
 pids=()
 cleanup() {
@@ -68,7 +72,8 @@ wait_http "http://127.0.0.1:$GITLAB_PORT/api/v4/version" 30 sandbox-gitlab any
 wait_http "http://127.0.0.1:$EXPORTER_PORT/metrics" 30 traffic-exporter
 if command -v prometheus >/dev/null 2>&1; then
   start prometheus python -m include.sandbox.prometheus_server --port "$PROMETHEUS_PORT" \
-    --data-dir "$RUN_DIR/prometheus" --target "127.0.0.1:$EXPORTER_PORT" --weeks-of-history 4
+    --data-dir "$RUN_DIR/prometheus" --target "127.0.0.1:$EXPORTER_PORT" --weeks-of-history 4 \
+    --pdm-metrics "127.0.0.1:$AIRFLOW_PORT" --pdm-metrics-token-file "$METRICS_TOKEN_FILE"
   wait_http "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" 120 prometheus
 else
   echo "warning: prometheus is not installed (apt-get install -y prometheus): the traffic gate stays closed" >&2
@@ -81,7 +86,7 @@ conns = {
     "gitlab_default": {"conn_type": "http", "host": "http://127.0.0.1:$GITLAB_PORT",
                        "password": os.environ["SANDBOX_GITLAB_TOKEN"], "extra": json.dumps({"timeout": 10})},
     "prometheus_default": {"conn_type": "http", "host": "127.0.0.1", "port": "$PROMETHEUS_PORT", "schema": "http"},
-    "pdm_audit": {"conn_type": "sqlite", "host": "$AIRFLOW_HOME/pdm_audit.db"},
+    "pdm_audit": {"conn_type": "sqlite", "host": "$AIRFLOW_HOME/pdm_audit.db", "extra": json.dumps({"dialect": "sqlite"})},
 }
 for conn_id, c in conns.items():
     subprocess.run(["airflow", "connections", "delete", conn_id], capture_output=True)

@@ -59,6 +59,7 @@ class PrometheusServer:
         scrape_interval: str = "1s",
         history_openmetrics: str | None = None,
         retention: str = "120d",
+        extra_jobs: list[dict] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.scrape_targets = scrape_targets
@@ -66,6 +67,7 @@ class PrometheusServer:
         self.scrape_interval = scrape_interval
         self.history = history_openmetrics
         self.retention = retention
+        self.extra_jobs = extra_jobs or []  # {"name", "target", "metrics_path", "bearer_token_file"}
         self.process: subprocess.Popen | None = None
 
     @property
@@ -87,6 +89,17 @@ class PrometheusServer:
             "  - job_name: traffic\n"
             f"    scrape_interval: {self.scrape_interval}\n"
             f"    static_configs:\n      - targets: {json.dumps(self.scrape_targets)}\n"
+            + "".join(
+                f"  - job_name: {job['name']}\n"
+                f"    metrics_path: {job.get('metrics_path', '/metrics')}\n"
+                + (
+                    f"    authorization:\n      credentials_file: {job['bearer_token_file']}\n"
+                    if job.get("bearer_token_file")
+                    else ""
+                )
+                + f"    static_configs:\n      - targets: [{json.dumps(job['target'])}]\n"
+                for job in self.extra_jobs
+            )
         )
         if self.history and not any(tsdb.glob("01*")):
             source = self.data_dir / "history.om"
@@ -175,13 +188,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", action="append", required=True, help="host:port to scrape (repeatable)")
     parser.add_argument("--weeks-of-history", type=int, default=4)
     parser.add_argument("--scrape-interval", default="5s")
+    parser.add_argument("--pdm-metrics", help="host:port of Airflow, to scrape /pdm/metrics")
+    parser.add_argument("--pdm-metrics-token-file", help="file holding the bearer token of /pdm/metrics")
     args = parser.parse_args(argv)
+    jobs = []
+    if args.pdm_metrics:
+        jobs.append(
+            {
+                "name": "pdm",
+                "target": args.pdm_metrics,
+                "metrics_path": "/pdm/metrics",
+                "bearer_token_file": args.pdm_metrics_token_file,
+            }
+        )
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     history = profile_history(args.weeks_of_history, end) if args.weeks_of_history else None
     try:
-        server = PrometheusServer(args.data_dir, args.target, args.port, args.scrape_interval, history).start(
-            timeout=120
-        )
+        server = PrometheusServer(
+            args.data_dir, args.target, args.port, args.scrape_interval, history, extra_jobs=jobs
+        ).start(timeout=120)
     except PrometheusUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -136,6 +137,8 @@ def test_make_run_end_to_end(tmp_path):
         audit.close()
         assert state == "success", kinds
         assert kinds[0] == "run_started" and kinds[-1] == "outcome"
+        check_pdm_page(base, token, tmp_path)
+        check_metrics(base, ports["prometheus"], tmp_path / "run" / "pdm-metrics-token", proc, log)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
@@ -146,3 +149,65 @@ def test_make_run_end_to_end(tmp_path):
     time.sleep(2)
     still_open = [name for name, port in ports.items() if _port_open(port)]
     assert still_open == [], f"still listening after Ctrl-C: {still_open}\n{log.read_text()[-3000:]}"
+
+
+def check_pdm_page(base: str, token: str, tmp_path: Path) -> None:
+    """The PDM page refuses anonymous requests and shows the environments to a logged-in browser."""
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{base}/pdm/", timeout=10)
+    assert refused.value.code in (401, 403)
+    plugins = _get(f"{base}/api/v2/plugins", token)["plugins"]
+    assert any(p["name"] == "pdm_orchestrator" for p in plugins)
+
+    from playwright.sync_api import sync_playwright
+
+    shot = PROJECT_ROOT / "tests" / "artifacts" / "pdm-page.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-quic",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 1800})
+        context.add_cookies([{"name": "_token", "value": token, "url": base}])
+        page = context.new_page()
+        page.goto(f"{base}/pdm/")
+        text = page.inner_text("body")
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert "Post-deploy migrations" in text
+    assert "gprd" in text and "gstg" in text
+    assert "Windows per class" in text and "schema_heavy" in text
+    assert "Last runs" in text and "manual__" in text
+    print(f"\nPDM page screenshot: {shot}")
+
+
+def check_metrics(base: str, prometheus_port: int, token_file: Path, proc, log: Path) -> None:
+    """The metrics endpoint needs its bearer token, and the real Prometheus of make run scrapes it."""
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{base}/pdm/metrics", timeout=10)
+    assert refused.value.code == 401
+    request = urllib.request.Request(
+        f"{base}/pdm/metrics", headers={"Authorization": f"Bearer {token_file.read_text().strip()}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    assert "pdm_pending_migrations" in text and "pdm_next_window_seconds" in text
+    query = urllib.parse.urlencode({"query": 'count(pdm_pending_migrations{environment="gprd"})'})
+    _wait(
+        lambda: _get(f"http://127.0.0.1:{prometheus_port}/api/v1/query?{query}")["data"]["result"],
+        90,
+        "Prometheus to scrape /pdm/metrics",
+        proc,
+        log,
+    )

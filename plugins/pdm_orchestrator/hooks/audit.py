@@ -11,7 +11,8 @@ class AuditHook(BaseHook):
     """Opens the append-only audit store named by an Airflow connection and applies its schema.
 
     Connection types: `postgres` (host, port, login, password, schema = database; production and tests)
-    or `sqlite` (host = path of the database file; the one-command local run).
+    or `sqlite` (host = path of the database file; the one-command local run). Without the SQLite provider
+    Airflow stores the latter as `generic`: extra `{"dialect": "sqlite"}` says what it is.
     Raises :class:`include.audit.AuditStoreError` when the database is unreachable.
     """
 
@@ -27,18 +28,21 @@ class AuditHook(BaseHook):
 
     def get_conn(self) -> AuditStore:
         if self._store is None:
-            conn = self.get_connection(self.audit_conn_id)
-            if conn.conn_type == "sqlite":
-                target = AuditTarget.sqlite(conn.host or conn.schema or ":memory:")
-            else:
-                target = AuditTarget.postgres(
-                    host=conn.host or "127.0.0.1",
-                    port=conn.port or 5432,
-                    user=conn.login or None,
-                    password=conn.password or None,
-                    dbname=conn.schema or "postgres",
-                )
-            store = AuditStore(target)
+            store = AuditStore(audit_target(self.get_connection(self.audit_conn_id)))
             store.migrate()
             self._store = store
         return self._store
+
+
+def audit_target(conn) -> AuditTarget:
+    """The audit database an Airflow connection names (SQLite by type or `dialect` extra, else PostgreSQL)."""
+    extra = conn.extra_dejson or {}
+    if conn.conn_type == "sqlite" or extra.get("dialect") == "sqlite":
+        return AuditTarget.sqlite(conn.host or conn.schema or ":memory:")
+    return AuditTarget.postgres(
+        host=conn.host or "127.0.0.1",
+        port=conn.port or 5432,
+        user=conn.login or None,
+        password=conn.password or None,
+        dbname=conn.schema or "postgres",
+    )

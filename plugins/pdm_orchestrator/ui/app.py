@@ -27,7 +27,7 @@ def _requires_airflow_login():
 
 def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
     """Every environment's status from the audit store and the policy; an error is shown, not raised."""
-    from include.audit import AuditStore, AuditTarget
+    from include.audit import AuditStore
     from include.policy import load_policy
 
     error = None
@@ -42,17 +42,9 @@ def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
     try:
         from airflow.models.connection import Connection
 
-        conn = Connection.get_connection_from_secrets("pdm_audit")
-        if conn.conn_type == "sqlite":
-            target = AuditTarget.sqlite(conn.host or conn.schema)
-        else:
-            target = AuditTarget.postgres(
-                host=conn.host or "127.0.0.1",
-                port=conn.port or 5432,
-                user=conn.login or None,
-                password=conn.password or None,
-                dbname=conn.schema or "postgres",
-            )
+        from pdm_orchestrator.hooks.audit import audit_target
+
+        target = audit_target(Connection.get_connection_from_secrets("pdm_audit"))
         store = AuditStore(target)
         store.migrate()
         events = store.events()
