@@ -52,7 +52,11 @@ def evaluate_traffic(now: datetime, observation: TrafficObservation, settings: T
         threshold = settings.threshold
         bar = "absolute threshold"
     window_start = now - settings.sustain
-    recent = sorted((t, v) for t, v in observation.samples if window_start - timedelta(seconds=1) <= t <= now)
+    # A little slack on both sides: Prometheus' clock and ours may differ by a moment.
+    slack = timedelta(seconds=5)
+    recent = sorted(
+        (t, v) for t, v in observation.samples if window_start - timedelta(seconds=1) <= t <= now + slack
+    )
     if not recent:
         return GateResult(
             GATE,

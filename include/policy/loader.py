@@ -394,7 +394,7 @@ class _Parser:
                 if name not in windows:
                     self.error(
                         f"{path}.windows[{i}]",
-                        f"unknown window {name!r} (known: {', '.join(sorted(windows)) or 'none'})",
+                        f'unknown window "{name}" (known: {", ".join(sorted(windows)) or "none"})',
                     )
             automatic = self.boolean(
                 item.get("automatic"), f"{path}.automatic", cls is not MigrationClass.UNKNOWN

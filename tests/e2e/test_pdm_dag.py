@@ -61,7 +61,7 @@ def test_cleanup_migration_outside_its_window_waits_for_it(pdm_world):
 
 def test_high_traffic_blocks_the_trigger(pdm_world):
     sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
-    pdm_world.traffic.set_traffic("gprd", 5000.0)
+    pdm_world.use_policy(traffic_threshold=50)  # the live rate (100 req/s) is above it
     run = pdm_world.run()
     outcome = pdm_world.outcome(run.run_id)
     assert outcome["outcome"] == "gates_closed"

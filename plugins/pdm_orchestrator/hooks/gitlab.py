@@ -54,7 +54,7 @@ class GitLabHook(BaseHook):
 
     Connection: host = base URL (`https://gitlab.com`, or host + schema + port), password = API token
     (scopes: `api` to create pipelines and record deployments, `read_api` for reads); extra:
-    `{"timeout": 30, "verify": true}`. Transient errors (5xx, 429 with Retry-After) are retried by
+    `{"timeout": 30, "verify": true, "max_retries": 5}`. Transient errors (5xx, 429 with Retry-After) are retried by
     python-gitlab; anything else raises :class:`GitLabError` naming the endpoint.
     """
 
@@ -82,6 +82,11 @@ class GitLabHook(BaseHook):
                 ssl_verify=bool(extra.get("verify", True)),
                 retry_transient_errors=True,
                 per_page=100,
+            )
+            # python-gitlab retries transient errors 10 times with exponential backoff (~100 s); a gate
+            # should rather fail closed sooner and poll again, so the bound comes from the connection.
+            self._client.http_request = functools.partial(
+                self._client.http_request, max_retries=int(extra.get("max_retries", 5))
             )
         return self._client
 
