@@ -469,6 +469,8 @@ class _Classifier:
                         )
                         return
                     continue
+                if verdict is None:
+                    self.visit_condition(condition)
                 if verdict is False:
                     continue
                 self.visit(action)
@@ -500,6 +502,17 @@ class _Classifier:
             return None
         return self.predicates.get(text.removeprefix("::"))
 
+    def visit_condition(self, node: Any) -> None:
+        """A condition the target does not decide still runs: its calls count (strictest first)."""
+        if node is None:
+            return
+        if node.type in ("call", "identifier"):
+            if self.predicates.get(re.sub(r"\s+", "", self.text(node)).removeprefix("::")) is None:
+                self.visit_call(node)
+            return
+        for child in node.named_children:
+            self.visit_condition(child)
+
     def visit(self, node: Any) -> None:
         kind = node.type
         if kind in (
@@ -519,6 +532,8 @@ class _Classifier:
             verdict = self.condition(node.child_by_field_name("condition"))
             if kind == "unless" and verdict is not None:
                 verdict = not verdict
+            if verdict is None:
+                self.visit_condition(node.child_by_field_name("condition"))
             consequence = node.child_by_field_name("consequence")
             alternative = node.child_by_field_name("alternative")
             if verdict is not False and consequence is not None:
