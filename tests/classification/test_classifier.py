@@ -273,9 +273,12 @@ def test_cli_formats_and_fail_on(tmp_path):
         target = tmp_path / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(source)
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "include.classification", *a], capture_output=True, text=True
-    )  # noqa: E731
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "include.classification", *a], capture_output=True, text=True
+        )
+
     jsonl = run(str(tmp_path), "--format", "jsonl")
     assert jsonl.returncode == 0
     assert sorted(json.loads(line)["class"] for line in jsonl.stdout.splitlines()) == [
