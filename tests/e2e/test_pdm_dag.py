@@ -25,7 +25,7 @@ def test_nothing_pending_is_a_recorded_noop(pdm_world):
     assert _created(sandbox) == []
 
 
-def test_background_migration_with_gates_open_triggers_once_and_records_success(pdm_world):
+def test_background_migration_with_gates_open_triggers_once_and_records_success(pdm_world, capfd):
     sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
     run = pdm_world.run()
     assert str(run.state).endswith("success")
@@ -48,6 +48,26 @@ def test_background_migration_with_gates_open_triggers_once_and_records_success(
     again = pdm_world.run()
     assert pdm_world.outcome(again.run_id)["outcome"] == "noop"
     assert len(_created(sandbox)) == 1
+    # The GitLab token never leaks: not in the task logs, XCom or the audit rows.
+    assert_token_nowhere(capfd, pdm_world, run.run_id)
+
+
+def assert_token_nowhere(capfd, pdm_world, run_id: str) -> None:
+    import os
+    import sqlite3
+
+    from tests.e2e.conftest import TOKEN
+
+    output = capfd.readouterr()
+    assert "pipeline" in output.out + output.err  # the run's logs were captured
+    assert TOKEN not in output.out + output.err
+    for event in pdm_world.audit.events():
+        assert TOKEN not in str(event.to_dict())
+    metadata = sqlite3.connect(os.path.join(os.environ["AIRFLOW_HOME"], "airflow.db"))
+    values = [str(row[0]) for row in metadata.execute("SELECT value FROM xcom WHERE run_id = ?", (run_id,))]
+    metadata.close()
+    assert values, "the run left XComs"
+    assert all(TOKEN not in value for value in values)
 
 
 def test_cleanup_migration_outside_its_window_waits_for_it(pdm_world):
