@@ -25,7 +25,7 @@ def test_nothing_pending_is_a_recorded_noop(pdm_world):
     assert _created(sandbox) == []
 
 
-def test_background_migration_with_gates_open_triggers_once_and_records_success(pdm_world, capfd):
+def test_background_migration_with_gates_open_triggers_once_and_records_success(pdm_world, capfd, caplog):
     sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
     run = pdm_world.run()
     assert str(run.state).endswith("success")
@@ -49,18 +49,18 @@ def test_background_migration_with_gates_open_triggers_once_and_records_success(
     assert pdm_world.outcome(again.run_id)["outcome"] == "noop"
     assert len(_created(sandbox)) == 1
     # The GitLab token never leaks: not in the task logs, XCom or the audit rows.
-    assert_token_nowhere(capfd, pdm_world, run.run_id)
+    assert_token_nowhere(capfd, pdm_world, run.run_id, caplog.text)
 
 
-def assert_token_nowhere(capfd, pdm_world, run_id: str) -> None:
+def assert_token_nowhere(capfd, pdm_world, run_id: str, caplog_text: str) -> None:
     import os
     import sqlite3
 
     from tests.e2e.conftest import TOKEN
 
     output = capfd.readouterr()
-    assert "pipeline" in output.out + output.err  # the run's logs were captured
-    assert TOKEN not in output.out + output.err
+    assert "pipeline" in output.out + output.err + caplog_text  # the run's logs were captured
+    assert TOKEN not in output.out + output.err + caplog_text
     for event in pdm_world.audit.events():
         assert TOKEN not in str(event.to_dict())
     metadata = sqlite3.connect(os.path.join(os.environ["AIRFLOW_HOME"], "airflow.db"))
@@ -112,3 +112,62 @@ def test_failed_pipeline_is_recorded_as_failure(pdm_world):
     outcome = pdm_world.outcome(run.run_id)
     assert outcome["outcome"] == "pipeline_failed"
     assert len(_created(sandbox)) == 1  # retries of the trigger task resumed the same pipeline
+
+
+def test_weekly_report_dag_writes_html(pdm_world, tmp_path, monkeypatch):
+    from include.audit import AuditEvent
+
+    pdm_world.audit.record(
+        AuditEvent("gprd", "pdm_gprd", "r1", "outcome", {"outcome": "noop", "reason": "nothing"})
+    )
+    monkeypatch.setenv("PDM_REPORT_DIR", str(tmp_path / "reports"))
+    run = pdm_world.run("pdm_audit_report")
+    assert str(run.state).endswith("success")
+    (report,) = (tmp_path / "reports").glob("pdm-audit-*.html")
+    assert "Runs per environment and outcome" in report.read_text()
+
+
+def test_audit_unreachable_before_trigger_means_no_trigger(pdm_world, monkeypatch):
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
+    monkeypatch.setenv("AIRFLOW_CONN_PDM_AUDIT", "postgresql://postgres@127.0.0.1:9/nowhere")
+    run = pdm_world.run()
+    assert str(run.state).endswith("failed")
+    assert _created(sandbox) == []
+
+
+def test_audit_outage_after_trigger_keeps_the_outcome_and_writes_it_later(
+    pdm_world, postgres_database, capfd, caplog
+):
+    """The database refuses connections while the pipeline runs; the outcome is written on a retry."""
+    import threading
+    import time
+
+    import psycopg2
+
+    name = postgres_database.rsplit("/", 1)[1]
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}, running_seconds=4))
+
+    def outage():
+        deadline = time.monotonic() + 60
+        while not _created(sandbox) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # after pipeline_created was recorded
+        admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        time.sleep(8)
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.close()
+
+    thread = threading.Thread(target=outage)
+    thread.start()
+    run = pdm_world.run()
+    thread.join()
+    assert str(run.state).endswith("success")
+    assert pdm_world.outcome(run.run_id)["outcome"] == "pipeline_succeeded"
+    assert len(_created(sandbox)) == 1
+    output = capfd.readouterr()
+    assert "outcome NOT recorded" in output.out + output.err + caplog.text
