@@ -184,6 +184,13 @@ def record_outcome(environment: str, context: dict[str, Any]) -> dict[str, Any]:
     failed = sorted(t for t, s in states.items() if s.endswith("failed") or s.endswith("upstream_failed"))
     outcome = summarize(path, decision, pipeline, failed)
     outcome["task_states"] = states
+    snapshot = ti.xcom_pull(task_ids=TASK_CLASSIFY) or {}
+    if outcome["outcome"] == "pipeline_succeeded" and snapshot.get("deployed"):
+        # The PDM moved the point of no return: rolling back past this package is now unsafe.
+        outcome["rollback_line"] = {
+            "from": {k: (snapshot.get("rollback_line") or {}).get(k) for k in ("ref", "sha")},
+            "to": {k: snapshot["deployed"].get(k) for k in ("ref", "sha")},
+        }
     try:
         record(context, environment, "outcome", outcome)
     except AuditStoreError:

@@ -31,6 +31,7 @@ def test_background_migration_with_gates_open_triggers_once_and_records_success(
     assert str(run.state).endswith("success")
     outcome = pdm_world.outcome(run.run_id)
     assert outcome["outcome"] == "pipeline_succeeded"
+    assert outcome["rollback_line"]["to"]["sha"] == NEW_SHA and outcome["rollback_line"]["from"]["sha"] == "1" * 40
     created = _created(sandbox)
     assert len(created) == 1
     variables = created[0]["variables"]
