@@ -355,10 +355,15 @@ class _Classifier:
         return result
 
     def migration_class(self, root: Any) -> Any:
-        for node in _descendants(root, "class"):
-            superclass = self.text(node.child_by_field_name("superclass"))
-            if "Migration" in superclass:
+        """The migration class: top level, or nested in modules (not a full-tree walk: it is the hot path)."""
+        pending = list(root.named_children)
+        while pending:
+            node = pending.pop(0)
+            if node.type == "class" and "Migration" in self.text(node.child_by_field_name("superclass")):
                 return node
+            if node.type == "module":
+                body = _body(node)
+                pending.extend(body.named_children if body is not None else [])
         return None
 
     def collect_model(self, node: Any) -> None:
@@ -373,6 +378,8 @@ class _Classifier:
         self.model_tables.setdefault(name, _snake(name) + "s")
 
     def collect_heredocs(self, root: Any) -> None:
+        if b"<<" not in self.data:
+            return
         starts = list(_descendants(root, "heredoc_beginning"))
         bodies = list(_descendants(root, "heredoc_body"))
         for start, body in zip(starts, bodies, strict=False):
