@@ -61,6 +61,7 @@ def build(environment: str) -> DAG:
             "retries": 2,
             "retry_delay": timedelta(seconds=float(os.environ.get("PDM_RETRY_DELAY_SECONDS", "30"))),
             "on_failure_callback": steps.record_failure,
+            "on_retry_callback": steps.record_failure,
         },
     ) as dag:
 

@@ -55,3 +55,22 @@ def pending_from_compare(diffs: list[dict[str, Any]]) -> list[PendingFile]:
             continue  # modified in place: it existed at the last PDM, so it already ran
         found[path] = PendingFile(path=path, version=migration_version(path))
     return sorted(found.values(), key=lambda f: (f.version or "99999999999999", f.path))
+
+
+def cross_check(git_versions: list[str], admin_versions: dict[str, list[str]]) -> dict[str, Any]:
+    """Compare the git-range view with what the instance reports pending, per database.
+
+    The stricter view wins: a version the instance reports but the git range lacks is added as pending
+    (it cannot be classified without its file, so it is unknown); a version only the git range has stays
+    pending too (it may have been run by hand; a human should look). Either disagreement is reported.
+    """
+    admin_all = {v for versions in admin_versions.values() for v in versions}
+    git = set(git_versions)
+    only_admin = sorted(admin_all - git)
+    only_git = sorted(git - admin_all)
+    return {
+        "databases": sorted(admin_versions),
+        "only_in_admin_api": only_admin,
+        "only_in_git_range": only_git,
+        "agree": not only_admin and not only_git,
+    }

@@ -74,7 +74,7 @@ ROLLBACK_KEYS = {
     "change_request_labels_all",
     "change_request_labels_any",
 }
-GITLAB_KEYS = {"conn_id", "application_project", "pdm_pipeline"}
+GITLAB_KEYS = {"conn_id", "application_project", "pdm_pipeline", "admin_check_databases"}
 PIPELINE_KEYS = {"project", "ref", "trigger", "variables"}
 ENV_KEYS = {"deploy_environment", "db_environment", "after", "schedule", "overrides"}
 PLACEHOLDERS = {"environment", "sha", "package", "decision_id", "versions"}
@@ -530,6 +530,9 @@ class _Parser:
                 "one variable must carry {decision_id}: it makes the trigger exactly-once",
             )
         return GitLabSettings(
+            admin_check_databases=self.strings(
+                spec.get("admin_check_databases"), "gitlab.admin_check_databases"
+            ),
             conn_id=self.string(spec.get("conn_id"), "gitlab.conn_id", "gitlab_default") or "",
             application_project=self.string(
                 spec.get("application_project"), "gitlab.application_project", required=True

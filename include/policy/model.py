@@ -86,6 +86,7 @@ class GitLabSettings:
     conn_id: str
     application_project: str
     pdm_pipeline: PipelineSettings
+    admin_check_databases: tuple[str, ...] = ()  # cross-check the git range with the admin API per database
 
 
 @dataclass(frozen=True)

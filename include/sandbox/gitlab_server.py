@@ -446,6 +446,8 @@ class _Handler(BaseHTTPRequestHandler):
             ):
                 raise HttpError(404, "404 Not Found")
             variables = {k[10:-1]: v for k, v in {**query, **body}.items() if k.startswith("variables[")}
+            if isinstance(body.get("variables"), dict):
+                variables.update({str(k): str(v) for k, v in body["variables"].items()})
             return (
                 201,
                 self._create_pipeline(

@@ -64,8 +64,17 @@ def discover_pending(environment: str, policy_path: str) -> dict[str, Any]:
         if after_line is None:
             not_run_there = {f.path for f in files}
         waiting_on = sorted(f.path for f in files if f.path in not_run_there)
+    checked = None
+    if policy.gitlab.admin_check_databases:
+        from include.pending import cross_check
+
+        admin = {db: hook.admin_pending_migrations(db) for db in policy.gitlab.admin_check_databases}
+        checked = cross_check([f.version for f in files], admin)
+        if not checked["agree"]:
+            log.warning("pending views disagree: %s", checked)
     return {
         "environment": environment,
+        "cross_check": checked,
         "deployed": deployed.to_dict(),
         "rollback_line": line.to_dict(),
         "after": env.after,
@@ -93,6 +102,23 @@ def classify_pending(discovered: dict[str, Any], policy_path: str) -> dict[str, 
     for item in discovered["files"]:
         result = classify_source(base64.b64decode(item["source_b64"]), item["path"], config=config)
         migrations.append(result.to_dict())
+    for version in (discovered.get("cross_check") or {}).get("only_in_admin_api", []):
+        # Pending on the instance but not in the git range: no file to read, so it is the strictest class.
+        migrations.append(
+            {
+                "path": f"(admin API) {version}",
+                "version": version,
+                "name": "",
+                "class": "unknown",
+                "database": "unknown",
+                "milestone": None,
+                "operations": [],
+                "reasons": ["reported pending by the admin API but not found in the git range"],
+                "annotated": False,
+                "conflicts": [],
+                "table_size": None,
+            }
+        )
     snapshot = {k: v for k, v in discovered.items() if k != "files"}
     snapshot["migrations"] = migrations
     snapshot["run_class"] = run_class(migrations).value if migrations else None
@@ -118,6 +144,7 @@ def record_snapshot(snapshot: dict[str, Any], context: dict[str, Any]) -> None:
                 for m in snapshot["migrations"]
             ],
             "waiting_on_after": snapshot.get("waiting_on_after", []),
+            "cross_check": snapshot.get("cross_check"),
         },
     )
 

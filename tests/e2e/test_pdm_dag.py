@@ -31,7 +31,10 @@ def test_background_migration_with_gates_open_triggers_once_and_records_success(
     assert str(run.state).endswith("success")
     outcome = pdm_world.outcome(run.run_id)
     assert outcome["outcome"] == "pipeline_succeeded"
-    assert outcome["rollback_line"]["to"]["sha"] == NEW_SHA and outcome["rollback_line"]["from"]["sha"] == "1" * 40
+    assert (
+        outcome["rollback_line"]["to"]["sha"] == NEW_SHA
+        and outcome["rollback_line"]["from"]["sha"] == "1" * 40
+    )
     created = _created(sandbox)
     assert len(created) == 1
     variables = created[0]["variables"]
@@ -172,3 +175,27 @@ def test_audit_outage_after_trigger_keeps_the_outcome_and_writes_it_later(
     assert len(_created(sandbox)) == 1
     output = capfd.readouterr()
     assert "outcome NOT recorded" in output.out + output.err + caplog.text
+
+
+def test_create_lost_after_gitlab_accepted_resumes_the_same_pipeline(pdm_world):
+    """The create call fails after GitLab created the pipeline; the task's retry finds it, never a second."""
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
+    sandbox.inject_fault("/pipeline$", "drop", method="POST", count=1, after_success=True)
+    run = pdm_world.run()
+    assert str(run.state).endswith("success")
+    assert len(_created(sandbox)) == 1
+    assert pdm_world.outcome(run.run_id)["outcome"] == "pipeline_succeeded"
+    kinds = pdm_world.audit_kinds(run.run_id)
+    assert kinds.count("pipeline_requested") == 1 and kinds.count("pipeline_created") == 1
+    assert "task_failed" in kinds  # the first attempt's failure is on record too
+
+
+def test_admin_api_disagreement_is_the_stricter_view(pdm_world):
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
+    sandbox.world.admin_pending["main"] = [20261120000000, 20261119000000]
+    pdm_world.use_policy(admin_check_databases=["main", "ci"])
+    run = pdm_world.run()
+    snapshot = pdm_world.audit.events(run_id=run.run_id, kind="snapshot")[0].payload
+    assert snapshot["cross_check"]["only_in_admin_api"] == ["20261119000000"]
+    assert pdm_world.outcome(run.run_id)["outcome"] == "needs_human"
+    assert _created(sandbox) == []

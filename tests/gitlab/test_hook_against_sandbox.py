@@ -177,3 +177,50 @@ def test_contract_reads_against_real_gitlab(monkeypatch):
     if deployed is not None:
         assert len(deployed.sha) == 40 and deployed.finished_at is not None
     hook.active_deployments(project, environment)
+
+
+def test_record_a_pdm_run_as_db_deployment(hook):
+    recorded = hook.record_deployment(APP, "db/gprd", NEW_SHA, "17.6.202611240620-2222222222a.3333333333b")
+    assert recorded.status == "running" and recorded.environment == "db/gprd"
+    assert hook.latest_successful_deployment(APP, "db/gprd").sha == OLD_SHA
+    assert hook.update_deployment_status(APP, recorded.id, "success").status == "success"
+    assert hook.latest_successful_deployment(APP, "db/gprd").sha == NEW_SHA
+
+
+def test_admin_pending_migrations(hook, sandbox):
+    sandbox.world.admin_pending["main"] = [20261121000000, 20261120000000]
+    assert hook.admin_pending_migrations("main") == ["20261120000000", "20261121000000"]
+
+
+def test_trigger_token(sandbox, monkeypatch):
+    from pdm_orchestrator.hooks.gitlab import GitLabHook
+
+    sandbox.world.project(RELEASE_TOOLS).trigger_tokens.append("trigger-abc")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GITLAB_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": sandbox.url,
+                "password": TOKEN,
+                "extra": {"trigger_token": "trigger-abc"},
+            }
+        ),
+    )
+    created = GitLabHook().trigger_pipeline_with_token(RELEASE_TOOLS, "master", {"PDM_DECISION_ID": "t-1"})
+    assert created.id and sandbox.created_pipelines(RELEASE_TOOLS)[0]["variables"] == {
+        "PDM_DECISION_ID": "t-1"
+    }
+
+
+def test_create_that_fails_after_gitlab_accepted_is_found_not_repeated(hook, sandbox):
+    from pdm_orchestrator.hooks.gitlab import GitLabError
+
+    sandbox.inject_fault("/pipeline$", "status", status=502, method="POST", count=1, after_success=True)
+    with pytest.raises(GitLabError, match="502"):
+        hook.create_pipeline(RELEASE_TOOLS, "master", {"PDM_DECISION_ID": "d-7"})
+    assert (
+        len(sandbox.created_pipelines(RELEASE_TOOLS)) == 1
+    )  # GitLab did create it; no client retry made a second
+    found = hook.find_pipeline_by_variable(RELEASE_TOOLS, "master", "PDM_DECISION_ID", "d-7")
+    assert found is not None

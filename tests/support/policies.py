@@ -17,6 +17,7 @@ def e2e_policy(
     max_wait: str = "8s",
     traffic_threshold: float = 600,
     min_bake: str = "1h",
+    admin_check_databases: list[str] | None = None,
 ) -> dict[str, Any]:
     """Background may run any time; cleanup only on a day that is neither today nor tomorrow, so a cleanup
     run now is always outside its window and its next window opens well after `max_wait`."""
@@ -67,6 +68,7 @@ def e2e_policy(
         "gitlab": {
             "conn_id": "gitlab_default",
             "application_project": "gitlab-org/gitlab",
+            "admin_check_databases": admin_check_databases or [],
             "pdm_pipeline": {
                 "project": "gitlab-org/release/tools",
                 "ref": "master",

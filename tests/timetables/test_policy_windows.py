@@ -69,7 +69,9 @@ def test_manual_runs_and_no_catchup(berlin_policy):
     assert timetable.infer_manual_data_interval(run_after=now) == DataInterval.exact(now)
     info = timetable.next_dagrun_info(
         last_automated_data_interval=None,
-        restriction=TimeRestriction(earliest=pendulum.datetime(2020, 1, 1, tz="UTC"), latest=None, catchup=False),
+        restriction=TimeRestriction(
+            earliest=pendulum.datetime(2020, 1, 1, tz="UTC"), latest=None, catchup=False
+        ),
     )
     assert info.run_after >= pendulum.now("UTC") - timedelta(minutes=1)
 

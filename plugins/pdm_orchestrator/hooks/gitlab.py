@@ -54,7 +54,8 @@ class GitLabHook(BaseHook):
 
     Connection: host = base URL (`https://gitlab.com`, or host + schema + port), password = API token
     (scopes: `api` to create pipelines and record deployments, `read_api` for reads); extra:
-    `{"timeout": 30, "verify": true, "max_retries": 5}`. Transient errors (5xx, 429 with Retry-After) are retried by
+    `{"timeout": 30, "verify": true, "max_retries": 5, "trigger_token": "…"}` (the trigger token only when the
+    policy's pipeline uses `trigger: trigger_token`). Transient errors (5xx, 429 with Retry-After) are retried by
     python-gitlab; anything else raises :class:`GitLabError` naming the endpoint.
     """
 
@@ -116,6 +117,32 @@ class GitLabHook(BaseHook):
                 result.append(Deployment.from_gitlab(item.asdict()))
         return result
 
+    @_wrap("POST /projects/:id/deployments")
+    def record_deployment(
+        self, project: str, environment: str, sha: str, ref: str, status: str = "running"
+    ) -> Deployment:
+        """Record a PDM run as a deployment to `db/<env>`, as GitLab's release tooling does."""
+        created = self._project(project).deployments.create(
+            {"environment": environment, "sha": sha, "ref": ref, "tag": False, "status": status}
+        )
+        return Deployment.from_gitlab(created.asdict())
+
+    @_wrap("PUT /projects/:id/deployments/:deployment_id")
+    def update_deployment_status(self, project: str, deployment_id: int, status: str) -> Deployment:
+        """Move a recorded PDM run to success, failed or canceled."""
+        deployment = self._project(project).deployments.get(deployment_id, lazy=True)
+        deployment.status = status
+        deployment.save()
+        return Deployment.from_gitlab(self._project(project).deployments.get(deployment_id).asdict())
+
+    @_wrap("GET /admin/migrations/pending")
+    def admin_pending_migrations(self, database: str) -> list[str]:
+        """Versions the instance itself reports pending for one database (admin token)."""
+        answer = self.get_conn().http_get("/admin/migrations/pending", query_data={"database": database})
+        if not isinstance(answer, list):
+            raise ValueError("pending migrations answer is not a list")
+        return sorted(str(item["version"]) for item in answer)
+
     # -- repository ---------------------------------------------------------------------------------
     @_wrap("GET /projects/:id/repository/compare")
     def compare(self, project: str, from_sha: str, to_sha: str) -> list[dict[str, Any]]:
@@ -173,7 +200,20 @@ class GitLabHook(BaseHook):
     def create_pipeline(self, project: str, ref: str, variables: dict[str, str]) -> PipelineRun:
         """Create the PDM pipeline. Not retried on timeouts here: the caller's exactly-once guard decides."""
         created = self._project(project).pipelines.create(
-            {"ref": ref, "variables": [{"key": k, "value": v} for k, v in variables.items()]}
+            {"ref": ref, "variables": [{"key": k, "value": v} for k, v in variables.items()]},
+            retry_transient_errors=False,  # a 502 after GitLab accepted must not create a second pipeline
+        )
+        return PipelineRun.from_gitlab(project, created.asdict())
+
+    @_wrap("POST /projects/:id/trigger/pipeline")
+    def trigger_pipeline_with_token(self, project: str, ref: str, variables: dict[str, str]) -> PipelineRun:
+        """Create the PDM pipeline with a pipeline trigger token (connection extra `trigger_token`)."""
+        conn = self.get_connection(self.gitlab_conn_id)
+        token = (conn.extra_dejson or {}).get("trigger_token")
+        if not token:
+            raise ValueError(f"connection {self.gitlab_conn_id!r} has no extra trigger_token")
+        created = self._project(project).trigger_pipeline(
+            ref, token, variables=variables, retry_transient_errors=False
         )
         return PipelineRun.from_gitlab(project, created.asdict())
 

@@ -89,7 +89,10 @@ class TriggerPdmPipelineOperator(BaseOperator):
                 {"project": spec.project, "ref": spec.ref, "variables": sorted(variables)},
                 **store_kwargs,
             )
-            pipeline = hook.create_pipeline(spec.project, spec.ref, variables)
+            if spec.trigger == "trigger_token":
+                pipeline = hook.trigger_pipeline_with_token(spec.project, spec.ref, variables)
+            else:
+                pipeline = hook.create_pipeline(spec.project, spec.ref, variables)
             self.log.info("created pipeline %s: %s", pipeline.id, pipeline.web_url)
         self._remember(context, pipeline)
         if not known:
