@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
+_EVENT_TABLE = """
+    CREATE TABLE IF NOT EXISTS pdm_audit_event (
+        id {id},
+        stream TEXT NOT NULL,
+        dag_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        run_after TEXT,
+        kind TEXT NOT NULL,
+        decision_id TEXT,
+        actor TEXT,
+        recorded_at TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        row_hash TEXT NOT NULL
+    )
+"""
+_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS pdm_audit_event_run ON pdm_audit_event (dag_id, run_id)",
+    "CREATE INDEX IF NOT EXISTS pdm_audit_event_decision ON pdm_audit_event (decision_id)",
+    "CREATE INDEX IF NOT EXISTS pdm_audit_event_stream ON pdm_audit_event (stream, id)",
+]
+
 # Each step runs once, in order; the version table records the last applied step. Never edit a released
 # step: append a new one.
 POSTGRES_STEPS: list[list[str]] = [
     [
-        """
-        CREATE TABLE IF NOT EXISTS pdm_audit_event (
-            id BIGSERIAL PRIMARY KEY,
-            stream TEXT NOT NULL,
-            dag_id TEXT NOT NULL,
-            run_id TEXT NOT NULL,
-            run_after TEXT,
-            kind TEXT NOT NULL,
-            decision_id TEXT,
-            actor TEXT,
-            recorded_at TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            row_hash TEXT NOT NULL
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS pdm_audit_event_run ON pdm_audit_event (dag_id, run_id)",
-        "CREATE INDEX IF NOT EXISTS pdm_audit_event_decision ON pdm_audit_event (decision_id)",
-        "CREATE INDEX IF NOT EXISTS pdm_audit_event_stream ON pdm_audit_event (stream, id)",
+        _EVENT_TABLE.format(id="BIGSERIAL PRIMARY KEY"),
+        *_INDEXES,
         """
         CREATE OR REPLACE FUNCTION pdm_audit_reject_change() RETURNS trigger AS $$
         BEGIN
@@ -49,25 +54,8 @@ POSTGRES_STEPS: list[list[str]] = [
 
 SQLITE_STEPS: list[list[str]] = [
     [
-        """
-        CREATE TABLE IF NOT EXISTS pdm_audit_event (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            stream TEXT NOT NULL,
-            dag_id TEXT NOT NULL,
-            run_id TEXT NOT NULL,
-            run_after TEXT,
-            kind TEXT NOT NULL,
-            decision_id TEXT,
-            actor TEXT,
-            recorded_at TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            row_hash TEXT NOT NULL
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS pdm_audit_event_run ON pdm_audit_event (dag_id, run_id)",
-        "CREATE INDEX IF NOT EXISTS pdm_audit_event_decision ON pdm_audit_event (decision_id)",
-        "CREATE INDEX IF NOT EXISTS pdm_audit_event_stream ON pdm_audit_event (stream, id)",
+        _EVENT_TABLE.format(id="INTEGER PRIMARY KEY AUTOINCREMENT"),
+        *_INDEXES,
         """
         CREATE TRIGGER IF NOT EXISTS pdm_audit_event_no_update BEFORE UPDATE ON pdm_audit_event
         BEGIN SELECT RAISE(ABORT, 'pdm audit rows are append-only: UPDATE refused'); END

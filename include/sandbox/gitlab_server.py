@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 import yaml
 
 from include.sandbox.gitlab_world import GitLabWorld, NotFound, Project, iso
+from include.sandbox.lifecycle import serve_until_signalled
 
 FINISHED = ("success", "failed", "canceled", "skipped")
 
@@ -785,12 +785,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot start the sandbox from {args.scenario}: {exc}", file=sys.stderr)
         return 1
     print(f"sandbox GitLab serving {args.scenario} at {sandbox.url}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    sandbox.stop()
-    return 0
+    return serve_until_signalled(sandbox.stop)
 
 
 if __name__ == "__main__":

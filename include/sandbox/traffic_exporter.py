@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from include.sandbox.lifecycle import serve_until_signalled
 from include.sandbox.traffic_profile import WeeklyProfile
 
 OPS = "gitlab_component_ops:rate_5m"
@@ -141,12 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     exporter = TrafficExporter(args.host, args.port, args.mode).start()
     print(f"traffic exporter ({args.mode}) at {exporter.url}/metrics", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    exporter.stop()
-    return 0
+    return serve_until_signalled(exporter.stop)
 
 
 if __name__ == "__main__":
