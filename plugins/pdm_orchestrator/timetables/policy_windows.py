@@ -51,13 +51,18 @@ class PolicyWindowTimetable(Timetable):
     def run_times(self, start: DateTime, end: DateTime) -> list[DateTime]:
         """Every instant in [start, end) at which a run should start."""
         times: set[DateTime] = set()
+        step = self.recheck.total_seconds()
         for cls in self._classes:
             for span in self._policy.allowed_spans(cls, start - timedelta(days=1), end):
-                moment = span.opens_at
-                while moment < span.closes_at and moment < end:
-                    if moment >= start:
-                        times.add(instance(moment).in_timezone(UTC))
-                    moment = moment + self.recheck
+                if start <= span.opens_at < end:
+                    times.add(instance(span.opens_at).in_timezone(UTC))
+                # Re-checks sit on a fixed grid (multiples of `recheck` since the epoch), so the answer
+                # does not depend on where a question's range starts.
+                first = max(span.opens_at, start).timestamp()
+                tick = (int(first // step) + (0 if first % step == 0 else 1)) * step
+                while tick < min(span.closes_at, end).timestamp():
+                    times.add(DateTime.fromtimestamp(tick, tz=UTC))
+                    tick += step
         return sorted(times)
 
     def next_run_after(self, after: DateTime, inclusive: bool) -> DateTime | None:
