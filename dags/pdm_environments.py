@@ -7,7 +7,7 @@ Flow: discover pending → classify → record the snapshot → branch on class 
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import DAG, TriggerRule, task
@@ -52,6 +52,7 @@ def build(environment: str) -> DAG:
             env=environment, db_env=env.db_environment, after=env.after or "-", policy=POLICY_PATH
         ),
         schedule=PolicyWindowTimetable(POLICY_PATH, environment) if env.schedule else None,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
         tags=["pdm", "post-deploy-migrations", environment],

@@ -127,13 +127,12 @@ class PolicyWindowTimetable(Timetable):
     ) -> DagRunInfo | None:
         if last_automated_data_interval is not None:
             following = self.next_run_after(last_automated_data_interval.end, inclusive=False)
-        elif restriction.earliest is not None:
-            start = restriction.earliest
+        else:
+            # No start date or no catch-up: from now on. With catch-up (backfill-like), from the start date.
+            start = restriction.earliest or DateTime.now(UTC)
             if not restriction.catchup:
                 start = max(start, DateTime.now(UTC))
             following = self.next_run_after(start, inclusive=True)
-        else:
-            return None
         if following is None:
             return None
         if restriction.latest is not None and following > restriction.latest:
