@@ -12,8 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,17 +21,12 @@ import pytest
 from include.audit import AuditStore, AuditTarget
 from include.sandbox.gitlab_server import SandboxGitLab
 from tests.support.policies import DAYS, e2e_policy, write_policy
+from tests.support.processes import call_json, free_port, wait_for
 from tests.support.scenarios import BACKGROUND, RELEASE_TOOLS, world
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "celery-live-token-5a4b3c2d1e"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _redis_up() -> bool:
@@ -44,28 +37,17 @@ def _redis_up() -> bool:
         return False
 
 
-def _json(url: str, data: dict | None = None, method: str | None = None):
-    request = urllib.request.Request(
-        url, data=json.dumps(data).encode() if data is not None else None, method=method
+def _json(url, data=None, method=None):
+    return call_json(url, None, data, method)
+
+
+def _wait(predicate, timeout, what, logs: Path):
+    return wait_for(
+        predicate,
+        timeout,
+        what,
+        lambda: "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(logs.glob("*.log"))),
     )
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
-
-
-def _wait(predicate, timeout: float, what: str, logs: Path):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - not there yet
-            last = exc
-        time.sleep(1)
-    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(logs.glob("*.log")))
-    pytest.fail(f"timed out waiting for {what} (last error: {last})\n{tails}")
 
 
 @pytest.fixture
@@ -109,7 +91,7 @@ def test_scheduled_run_on_celery_defers_resumes_and_triggers_once(
     prometheus_with_traffic.set_traffic("gprd", 5000.0)  # the gate is closed when the run starts
     audit = AuditStore(AuditTarget.from_uri(postgres_database))
     audit.migrate()
-    port = _free_port()
+    port = free_port()
     home = tmp_path / "airflow"
     logs = tmp_path / "logs"
     logs.mkdir()

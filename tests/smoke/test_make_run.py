@@ -6,70 +6,34 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
-import urllib.parse
-import urllib.request
+import urllib.error
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import call_json, free_port, port_open, wait_for
 
 pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _get(url, token=None, data=None, method=None):
+    return call_json(url, token, data, method)
 
 
-def _get(
-    url: str,
-    token: str | None = None,
-    data: dict | None = None,
-    timeout: float = 10,
-    method: str | None = None,
-):
-    request = urllib.request.Request(
-        url, data=json.dumps(data).encode() if data is not None else None, method=method
-    )
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read() or b"null")
+def _wait(predicate, timeout, what, proc, log: Path):
+    def died():
+        return f"make run exited with {proc.returncode}" if proc.poll() is not None else None
 
-
-def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"make run exited with {proc.returncode} while waiting for {what}:\n{log.read_text()[-4000:]}"
-            )
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - not up yet
-            last = exc
-        time.sleep(1)
-    pytest.fail(f"timed out waiting for {what} (last error: {last}):\n{log.read_text()[-4000:]}")
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    return wait_for(predicate, timeout, what, lambda: log.read_text()[-4000:], died)
 
 
 def test_make_run_end_to_end(tmp_path):
-    ports = {name: _free_port() for name in ("airflow", "gitlab", "exporter", "prometheus")}
+    ports = {name: free_port() for name in ("airflow", "gitlab", "exporter", "prometheus")}
     home = tmp_path / "airflow"
     env = dict(
         os.environ,
@@ -147,13 +111,12 @@ def test_make_run_end_to_end(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail("make run did not stop within 60 s of Ctrl-C")
     time.sleep(2)
-    still_open = [name for name, port in ports.items() if _port_open(port)]
+    still_open = [name for name, port in ports.items() if port_open(port)]
     assert still_open == [], f"still listening after Ctrl-C: {still_open}\n{log.read_text()[-3000:]}"
 
 
 def check_pdm_page(base: str, token: str, tmp_path: Path) -> None:
     """The PDM page refuses anonymous requests and shows the environments to a logged-in browser."""
-    import urllib.error
 
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{base}/pdm/", timeout=10)
@@ -192,7 +155,6 @@ def check_pdm_page(base: str, token: str, tmp_path: Path) -> None:
 
 def check_metrics(base: str, prometheus_port: int, token_file: Path, proc, log: Path) -> None:
     """The metrics endpoint needs its bearer token, and the real Prometheus of make run scrapes it."""
-    import urllib.error
 
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{base}/pdm/metrics", timeout=10)
