@@ -62,7 +62,10 @@ class TableList:
         """Size class of a table, schema prefix ignored."""
         if not table:
             return None
-        return self.sizes.get(table.rsplit(".", 1)[-1].strip('"'))
+        size = self.sizes.get(table)
+        if size is None and ("." in table or '"' in table):
+            size = self.sizes.get(table.rsplit(".", 1)[-1].strip('"'))
+        return size
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,17 @@ class ClassifierConfig:
             raise ValueError(f"ClassifierConfig.target: {self.target!r} is not one of {', '.join(TARGETS)}")
 
     def catalogue(self) -> Catalogue:
-        return load_catalogue(self.catalogue_path)
+        """The helper catalogue, loaded once per process and file (a CLI run classifies thousands of files)."""
+        return _loaded(self.catalogue_path, self.tables_path)[0]
 
     def tables(self) -> TableList:
-        return load_tables(self.tables_path)
+        """The large-table list, loaded once per process and file."""
+        return _loaded(self.catalogue_path, self.tables_path)[1]
+
+
+@lru_cache(maxsize=32)
+def _loaded(catalogue_path: str, tables_path: str) -> tuple[Catalogue, TableList]:
+    return load_catalogue(catalogue_path), load_tables(tables_path)
 
 
 def load_catalogue(path: str | Path) -> Catalogue:

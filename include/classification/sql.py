@@ -46,8 +46,13 @@ class SqlVerdict:
     kind: str
 
 
+_TRICKY = re.compile(r"['\"$]|--|/\*")
+
+
 def split_statements(sql: str) -> list[str]:
     """Split on `;` outside quotes, dollar-quoted bodies and comments; comments are dropped."""
+    if not _TRICKY.search(sql):
+        return [part.strip() for part in sql.split(";") if part.strip()]
     statements: list[str] = []
     current: list[str] = []
     i, n = 0, len(sql)

@@ -107,7 +107,13 @@ class SandboxGitLab:
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://{host}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-gitlab", daemon=True)
+        # A short poll interval: stop() (every test's teardown) waits for at most one interval.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="sandbox-gitlab",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -230,7 +236,7 @@ class SandboxGitLab:
         with self.world.lock:
             proj = self.world.project(project)
             merged = {**proj.behaviour, **behaviour}
-            self.world._check_behaviour(merged, f"pipeline_behaviour of {proj.path}")
+            self.world.check_behaviour(merged, f"pipeline_behaviour of {proj.path}")
             proj.behaviour = merged
             return dict(merged)
 
@@ -294,6 +300,9 @@ class _Handler(BaseHTTPRequestHandler):
     owner: SandboxGitLab
     protocol_version = "HTTP/1.1"
     server_version = "SandboxGitLab/1.0"
+    # Headers and body leave in two writes; with Nagle on, a keep-alive client waits ~40 ms (delayed ACK)
+    # on every request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read the state API instead
         return
@@ -441,7 +450,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     # -- pagination ---------------------------------------------------------------------------------
-    def _page(self, items: list[Any], query: dict[str, str]) -> Answer:
+    def _page(
+        self, items: list[Any], query: dict[str, str], render: Callable[[Any], Any] | None = None
+    ) -> Answer:
         """GitLab's offset pagination: page/per_page and the X-* and Link headers python-gitlab follows."""
         try:
             page = max(1, int(query.get("page") or 1))
@@ -471,7 +482,8 @@ class _Handler(BaseHTTPRequestHandler):
             "X-Prev-Page": str(page - 1) if 1 < page <= pages else "",
             "Link": ", ".join(links),
         }
-        return 200, items[(page - 1) * per_page : page * per_page], headers
+        chosen = items[(page - 1) * per_page : page * per_page]
+        return 200, [render(item) for item in chosen] if render else chosen, headers
 
     # -- REST API -----------------------------------------------------------------------------------
     def _api(self, method: str, path: list[str], query: dict[str, str], body: dict[str, Any]) -> Answer:
@@ -534,6 +546,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._pipelines(method, project, tail, query)
         if head == "issues" and not tail and method == "GET":
             return self._page(self._issues([(project, i) for i in project.issues], query), query)
+        if head == "issues" and len(tail) == 1 and method == "GET":
+            issue = next((i for i in project.issues if str(i["iid"]) == tail[0]), None)
+            if issue is None:
+                raise HttpError(404, "404 Issue Not Found")
+            return 200, sandbox.issue_json(project, issue), {}
         raise HttpError(404, "404 Not Found")
 
     # deployments
@@ -542,7 +559,12 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> Answer:
         sandbox, world = self.owner, self.owner.world
         if not rest and method == "GET":
-            return self._page(self._deployments(project, query), query)
+            by_id = {d["id"]: d for d in project.deployments}
+            return self._page(
+                self._deployments(project, query),
+                query,
+                lambda d: sandbox.deployment_json(project, by_id[d["id"]]),
+            )
         if not rest and method == "POST":
             for required in ("environment", "sha", "ref", "tag", "status"):
                 if body.get(required) in (None, ""):
@@ -567,7 +589,8 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, sandbox.deployment_json(project, deployment), {}
 
     def _deployments(self, project: Project, query: dict[str, str]) -> list[dict[str, Any]]:
-        """GitLab's deployment finder, including its refusals of inefficient filter/order combinations."""
+        """GitLab's deployment finder, including its refusals of inefficient filter/order combinations.
+        Returns current deployment states in order; only the page served is rendered as JSON."""
         world = self.owner.world
         order = query.get("order_by") or "id"
         sort = query.get("sort") or "asc"
@@ -612,8 +635,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if sort == "desc":
             items.reverse()
-        by_id = {d["id"]: d for d in project.deployments}
-        return [self.owner.deployment_json(project, by_id[d["id"]]) for d in items]
+        return items
 
     def _environments(self, project: Project, rest: list[str], query: dict[str, str]) -> Answer:
         world, url = self.owner.world, self.owner.url
@@ -851,7 +873,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {},
             ),
             ("POST", "faults"): lambda: (201, self._control_fault(body), {}),
-            ("DELETE", "faults"): lambda: (sandbox.clear_faults(), (200, {"faults": []}, {}))[1],
+            ("DELETE", "faults"): self._control_clear_faults,
             ("POST", "deployments"): lambda: (201, self._with_project(body, sandbox.add_deployment), {}),
             ("POST", "issues"): lambda: (201, self._with_project(body, sandbox.add_issue), {}),
             ("POST", "commits"): lambda: (201, self._with_project(body, sandbox.add_commit), {}),
@@ -874,6 +896,10 @@ class _Handler(BaseHTTPRequestHandler):
             project = body.get("project") or self._project_of_issue(int(rest[1]))
             return 200, sandbox.close_issue(project, int(rest[1])), {}
         raise HttpError(404, "404 Not Found")
+
+    def _control_clear_faults(self) -> Answer:
+        self.owner.clear_faults()
+        return 200, {"faults": []}, {}
 
     def _control_fault(self, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("path"):

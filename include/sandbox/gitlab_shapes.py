@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from typing import Any
 
@@ -211,8 +212,6 @@ def compare_json(project: Project, answer: dict[str, Any], base_url: str) -> dic
 
 
 def file_json(path: str, content: bytes, ref: str, commit_sha: str) -> dict[str, Any]:
-    import hashlib
-
     return {
         "file_name": path.rsplit("/", 1)[-1],
         "file_path": path,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -202,7 +203,7 @@ class GitLabWorld:
         if project_id in self.projects:
             raise ScenarioError(f"{place}.id: {project_id} is used by another project")
         behaviour = dict(spec.get("pipeline_behaviour") or {})
-        self._check_behaviour(behaviour, f"{place}.pipeline_behaviour")
+        self.check_behaviour(behaviour, f"{place}.pipeline_behaviour")
         project = Project(
             id=project_id,
             path=str(spec["path_with_namespace"]).strip("/"),
@@ -223,7 +224,9 @@ class GitLabWorld:
         return project
 
     @staticmethod
-    def _check_behaviour(behaviour: dict[str, Any], place: str) -> None:
+    def check_behaviour(behaviour: dict[str, Any], place: str) -> None:
+        """Refuse a pipeline behaviour up front, naming the key: a typo would otherwise surface later as
+        a pipeline that never finishes the way the test expects."""
         result = behaviour.get("result", "success")
         if result not in PIPELINE_RESULTS:
             raise ScenarioError(f"{place}.result: {result!r} is not one of {', '.join(PIPELINE_RESULTS)}")
@@ -337,7 +340,7 @@ class GitLabWorld:
         """A pipeline: scenario ones keep their status; API-created ones progress by `pipeline_behaviour`."""
         with self.lock:
             behaviour = {**project.behaviour, **(spec.get("behaviour") or {})}
-            self._check_behaviour(behaviour, f"{place}.behaviour")
+            self.check_behaviour(behaviour, f"{place}.behaviour")
             status = str(spec.get("status") or "success")
             if not created_via_api and status not in PIPELINE_STATUSES:
                 raise ScenarioError(
@@ -552,6 +555,4 @@ class GitLabWorld:
 
 def _fake_sha(*parts: str) -> str:
     """A stable 40-hex sha for projects whose repository the scenario leaves out."""
-    import hashlib
-
     return hashlib.sha1("/".join(parts).encode(), usedforsecurity=False).hexdigest()
