@@ -71,8 +71,9 @@ def build(environment: str) -> DAG:
             return steps.discover_pending(environment, POLICY_PATH)
 
         @task(task_id=steps.TASK_CLASSIFY, execution_timeout=timedelta(minutes=5))
-        def classify_pending(discovered):
-            return steps.classify_pending(discovered, POLICY_PATH)
+        def classify_pending(discovered, **context):
+            snapshot = steps.classify_pending(discovered, POLICY_PATH)
+            return steps.select_for_run(snapshot, POLICY_PATH, dict(context["params"]), datetime.now(UTC))
 
         @task(task_id=steps.TASK_RECORD_SNAPSHOT, retries=3)
         def record_snapshot(snapshot, **context):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import datetime
 from typing import Any
 
 from include.audit import AuditStoreError
@@ -122,7 +123,34 @@ def classify_pending(discovered: dict[str, Any], policy_path: str) -> dict[str, 
     snapshot = {k: v for k, v in discovered.items() if k != "files"}
     snapshot["migrations"] = migrations
     snapshot["run_class"] = run_class(migrations).value if migrations else None
+    snapshot["execution_mode"] = policy.execution_mode
     return snapshot
+
+
+def select_for_run(
+    snapshot: dict[str, Any], policy_path: str, params: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """selected_versions mode: the longest prefix (version order) of pending migrations whose class is allowed
+    now and passes the run's class filter; the run is scheduled for that prefix's strictest class."""
+    from include.classification.classes import MigrationClass
+    from include.decision import run_class, select_versions
+    from include.policy import load_policy
+
+    if snapshot.get("execution_mode") != "selected_versions" or not snapshot["migrations"]:
+        return snapshot
+    policy = load_policy(policy_path).for_environment(snapshot["environment"])
+    wanted = set(params.get("class_filter") or [])
+
+    def allowed(cls: MigrationClass) -> bool:
+        if wanted and cls.value not in wanted:
+            return False
+        return policy.class_rule(cls).automatic and policy.window_verdict(cls, now).allowed
+
+    selected = select_versions(snapshot["migrations"], allowed)
+    result = dict(snapshot)
+    result["selected"] = selected
+    result["run_class"] = run_class(selected).value if selected else run_class(snapshot["migrations"]).value
+    return result
 
 
 def record_snapshot(snapshot: dict[str, Any], context: dict[str, Any]) -> None:
@@ -158,7 +186,18 @@ def choose_path(snapshot: dict[str, Any], policy_path: str, context: dict[str, A
     from pdm_orchestrator.params import gate_overrides
 
     overrides = gate_overrides(context["params"])
-    migrations = snapshot["migrations"]
+    migrations = snapshot.get("selected", snapshot["migrations"])
+    if snapshot.get("execution_mode") == "selected_versions" and snapshot["migrations"] and not migrations:
+        path, reason = (
+            "nothing_allowed_now",
+            (
+                f"selected_versions: the first pending migration ({snapshot['migrations'][0]['version']}, "
+                f"{snapshot['migrations'][0]['class']}) is not allowed now, so no prefix can run"
+            ),
+        )
+        context["ti"].xcom_push(key="path", value={"path": path, "reason": reason})
+        log.info("path: %s — %s", path, reason)
+        return TASK_RECORD_OUTCOME
     if snapshot.get("waiting_on_after"):
         path, reason = (
             "waiting_on_after",
@@ -270,6 +309,8 @@ def summarize(
         return {"outcome": "needs_human", "reason": path["reason"]}
     if name == "waiting_on_after":
         return {"outcome": "waiting_on_previous_environment", "reason": path["reason"]}
+    if name == "nothing_allowed_now":
+        return {"outcome": "waiting_for_window", "reason": path["reason"]}
     return {"outcome": "error", "reason": "the run ended without a decision"}
 
 

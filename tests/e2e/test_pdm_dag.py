@@ -199,3 +199,22 @@ def test_admin_api_disagreement_is_the_stricter_view(pdm_world):
     assert snapshot["cross_check"]["only_in_admin_api"] == ["20261119000000"]
     assert pdm_world.outcome(run.run_id)["outcome"] == "needs_human"
     assert _created(sandbox) == []
+
+
+def test_selected_versions_runs_the_longest_allowed_prefix(pdm_world):
+    """A background migration before a cleanup: only the background one runs now, named in PDM_VERSIONS."""
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND, CLEANUP_FILE: CLEANUP}))
+    pdm_world.use_policy(execution_mode="selected_versions")
+    run = pdm_world.run()
+    assert pdm_world.outcome(run.run_id)["outcome"] == "pipeline_succeeded"
+    (created,) = _created(sandbox)
+    assert created["variables"]["PDM_VERSIONS"] == "20261120000000"
+
+
+def test_selected_versions_with_a_blocked_first_migration_waits(pdm_world):
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND, CLEANUP_FILE: CLEANUP}))
+    pdm_world.use_policy(execution_mode="selected_versions")
+    run = pdm_world.run(conf={"class_filter": ["cleanup"]})
+    outcome = pdm_world.outcome(run.run_id)
+    assert outcome["outcome"] == "waiting_for_window" and "no prefix can run" in outcome["reason"]
+    assert _created(sandbox) == []

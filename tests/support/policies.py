@@ -18,6 +18,7 @@ def e2e_policy(
     traffic_threshold: float = 600,
     min_bake: str = "1h",
     admin_check_databases: list[str] | None = None,
+    execution_mode: str = "all_pending",
 ) -> dict[str, Any]:
     """Background may run any time; cleanup only on a day that is neither today nor tomorrow, so a cleanup
     run now is always outside its window and its next window opens well after `max_wait`."""
@@ -28,7 +29,7 @@ def e2e_policy(
         "version": 1,
         "timezone": "UTC",
         "target": "gitlab_com",
-        "execution_mode": "all_pending",
+        "execution_mode": execution_mode,
         "windows": {
             "any_time": {"days": DAYS, "start": "00:00", "end": "24:00"},
             "later_this_week": {"days": later, "start": "00:00", "end": "24:00"},
@@ -78,6 +79,7 @@ def e2e_policy(
                     "PDM_SHA": "{sha}",
                     "PDM_PACKAGE": "{package}",
                     "PDM_DECISION_ID": "{decision_id}",
+                    "PDM_VERSIONS": "{versions}",
                     "POST_DEPLOY_MIGRATIONS": "true",
                 },
             },
