@@ -8,12 +8,15 @@ advance time, change the world and inject faults. See docs/sandbox.md.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,47 +25,80 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import yaml
 
-from include.sandbox.gitlab_world import GitLabWorld, NotFound, Project, iso
+from include.sandbox import gitlab_shapes as shapes
+from include.sandbox.gitlab_world import (
+    DEPLOYMENT_STATUSES,
+    FINISHED_DEPLOYMENT_STATUSES,
+    PIPELINE_STATUSES,
+    GitLabWorld,
+    NotFound,
+    Project,
+    ScenarioError,
+    iso,
+)
 from include.sandbox.lifecycle import serve_until_signalled
 
-FINISHED = ("success", "failed", "canceled", "skipped")
+FAULT_KINDS = ("status", "rate_limit", "slow", "drop", "malformed_json")
+GITLAB_VERSION = "17.7.0-sandbox"
+
+Answer = tuple[int, Any, dict[str, str]]
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+    """An error answer with GitLab's `{"message": …}` body."""
+
+    def __init__(self, status: int, message: str | dict[str, Any]) -> None:
+        super().__init__(str(message))
         self.status = status
         self.message = message
 
 
 class SandboxGitLab:
-    """A GitLab API server over a GitLabWorld, on a background thread."""
+    """A GitLab API server over a GitLabWorld, on a background thread.
+
+    :param scenario: the world (the YAML scenario, already loaded).
+    :param token: the admin token clients send; defaults to the scenario's `token`.
+    :param read_only_tokens: tokens that may read but get 403 on writes.
+    :param user_tokens: tokens of a non-admin user: full project access, 403 on `/admin/…`.
+    Raises ValueError without a token and ScenarioError (naming the key) for a scenario it cannot build.
+    """
 
     def __init__(
         self,
         scenario: dict[str, Any],
-        token: str,
+        token: str | None = None,
         *,
         read_only_tokens: list[str] | None = None,
         user_tokens: list[str] | None = None,
     ) -> None:
+        token = token or (scenario or {}).get("token")
         if not token:
-            raise ValueError("the sandbox needs a token (SANDBOX_GITLAB_TOKEN)")
+            raise ValueError("the sandbox needs a token: pass token=… or set SANDBOX_GITLAB_TOKEN")
         self.world = GitLabWorld(scenario)
-        self.token = token
-        self.read_only_tokens = set(read_only_tokens or scenario.get("read_only_tokens") or [])
-        self.user_tokens = set(user_tokens or scenario.get("user_tokens") or [])  # not admin
+        self.token = str(token)
+        self.read_only_tokens = {str(t) for t in read_only_tokens or scenario.get("read_only_tokens") or []}
+        self.user_tokens = {str(t) for t in user_tokens or scenario.get("user_tokens") or []}
         self.faults: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
 
     @classmethod
-    def from_file(cls, path: str | Path, token: str, **kwargs: Any) -> SandboxGitLab:
-        return cls(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}, token, **kwargs)
+    def from_file(cls, path: str | Path, token: str | None = None, **kwargs: Any) -> SandboxGitLab:
+        """Load a scenario YAML; errors name the file."""
+        path = Path(path)
+        try:
+            scenario = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+        try:
+            return cls(scenario, token, **kwargs)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{path}: {exc}") from None
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> SandboxGitLab:
+        """Serve on a background thread; port 0 picks a free port. Returns self."""
         sandbox = self
 
         class Handler(_Handler):
@@ -71,7 +107,13 @@ class SandboxGitLab:
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://{host}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-gitlab", daemon=True)
+        # A short poll interval: stop() (every test's teardown) waits for at most one interval.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="sandbox-gitlab",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -80,6 +122,9 @@ class SandboxGitLab:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
 
     def __enter__(self) -> SandboxGitLab:
         return self if self._server else self.start()
@@ -87,16 +132,19 @@ class SandboxGitLab:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- test helpers -------------------------------------------------------------------------------
+    # -- Python API for tests -----------------------------------------------------------------------
     def created_pipelines(self, project: str | int) -> list[dict[str, Any]]:
+        """Pipelines created through the API (create or trigger), oldest first, with their variables."""
         with self.world.lock:
             proj = self.world.project(project)
             ids = self.world.created_pipelines.get(proj.id, [])
-            return [
-                {**self.pipeline_json(proj, p), "variables": dict(p["variables"])}
-                for p in proj.pipelines
-                if p["id"] in ids
-            ]
+            return [self._pipeline_with_variables(proj, p) for p in proj.pipelines if p["id"] in ids]
+
+    def pipelines(self, project: str | int) -> list[dict[str, Any]]:
+        """Every pipeline of the project, scenario ones included."""
+        with self.world.lock:
+            proj = self.world.project(project)
+            return [self._pipeline_with_variables(proj, p) for p in proj.pipelines]
 
     def deployments(self, project: str | int, environment: str | None = None) -> list[dict[str, Any]]:
         with self.world.lock:
@@ -108,107 +156,153 @@ class SandboxGitLab:
             ]
 
     def inject_fault(
-        self, path: str, kind: str = "status", *, method: str | None = None, count: int = 1, **options: Any
-    ) -> None:
+        self,
+        path: str,
+        kind: str = "status",
+        *,
+        method: str | None = None,
+        count: int = 1,
+        status: int = 502,
+        retry_after: float = 1,
+        delay_seconds: float = 2,
+        after_success: bool = False,
+    ) -> dict[str, Any]:
+        """Fail the next `count` requests whose path matches the regex `path` (and `method`, if given)."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind {kind!r} is not one of {', '.join(FAULT_KINDS)}")
+        try:
+            re.compile(path)
+        except re.error as exc:
+            raise ValueError(f"fault path {path!r} is not a regular expression: {exc}") from None
+        fault = {
+            "path": path,
+            "kind": kind,
+            "method": method.upper() if method else None,
+            "count": int(count),
+            "status": int(status),
+            "retry_after": retry_after,
+            "delay_seconds": float(delay_seconds),
+            "after_success": bool(after_success),
+        }
         with self.world.lock:
-            self.faults.append({"path": path, "kind": kind, "method": method, "count": count, **options})
+            self.faults.append(fault)
+        return dict(fault)
 
     def clear_faults(self) -> None:
         with self.world.lock:
             self.faults.clear()
 
-    def advance_clock(self, seconds: float) -> None:
+    def advance_clock(self, seconds: float) -> str:
+        """Move sandbox time forward (pipelines progress, relative times shift); returns the new now."""
         self.world.advance(seconds)
+        return str(iso(self.world.now()))
 
     def add_deployment(self, project: str | int, **spec: Any) -> dict[str, Any]:
-        proj = self.world.project(project)
-        return self.deployment_json(proj, self.world.add_deployment(proj, spec))
+        with self.world.lock:
+            proj = self.world.project(project)
+            return self.deployment_json(proj, self.world.add_deployment(proj, spec))
+
+    def set_deployment_status(self, deployment_id: int, status: str) -> dict[str, Any]:
+        with self.world.lock:
+            for project in self.world.projects.values():
+                for deployment in project.deployments:
+                    if deployment["id"] == int(deployment_id):
+                        self.world.set_deployment_status(deployment, status)
+                        return self.deployment_json(project, deployment)
+        raise NotFound("404 Deployment Not Found")
 
     def add_issue(self, project: str | int, **spec: Any) -> dict[str, Any]:
-        proj = self.world.project(project)
-        return self.issue_json(proj, self.world.add_issue(proj, spec))
-
-    def set_pipeline_behaviour(self, project: str | int, **behaviour: Any) -> None:
-        proj = self.world.project(project)
         with self.world.lock:
-            proj.behaviour.update(behaviour)
+            proj = self.world.project(project)
+            return self.issue_json(proj, self.world.add_issue(proj, spec))
 
-    # -- JSON shapes --------------------------------------------------------------------------------
+    def close_issue(self, project: str | int, iid: int) -> dict[str, Any]:
+        with self.world.lock:
+            proj = self.world.project(project)
+            issue = next((i for i in proj.issues if i["iid"] == int(iid)), None)
+            if issue is None:
+                raise NotFound("404 Issue Not Found")
+            self.world.close_issue(issue)
+            return self.issue_json(proj, issue)
+
+    def add_commit(self, project: str | int, **spec: Any) -> dict[str, Any]:
+        with self.world.lock:
+            proj = self.world.project(project)
+            commit = self.world.add_commit(proj, spec)
+            return {"sha": commit["sha"], "files": sorted(commit["files"])}
+
+    def set_pipeline_behaviour(self, project: str | int, **behaviour: Any) -> dict[str, Any]:
+        """How the next pipelines created through the API go (result, durations, deployment record)."""
+        with self.world.lock:
+            proj = self.world.project(project)
+            merged = {**proj.behaviour, **behaviour}
+            self.world.check_behaviour(merged, f"pipeline_behaviour of {proj.path}")
+            proj.behaviour = merged
+            return dict(merged)
+
+    def set_pending_migrations(self, database: str, versions: list[int]) -> None:
+        """What `GET /admin/migrations/pending?database=…` answers."""
+        with self.world.lock:
+            self.world.admin_pending[database] = [int(v) for v in versions]
+
+    def add_trigger_token(self, project: str | int, token: str) -> None:
+        with self.world.lock:
+            self.world.project(project).trigger_tokens.append(token)
+
+    def request_count(self, method: str, template: str) -> int:
+        """How many requests hit e.g. ("POST", "/api/v4/projects/:id/pipeline")."""
+        with self.world.lock:
+            return self.world.requests.get(f"{method.upper()} {template}", 0)
+
+    def state(self) -> dict[str, Any]:
+        """The world as the control API shows it."""
+        world = self.world
+        with world.lock:
+            projects = {}
+            for project in world.projects.values():
+                projects[project.path] = {
+                    "id": project.id,
+                    "deployments": [self.deployment_json(project, d) for d in project.deployments],
+                    "pipelines": [self._pipeline_with_variables(project, p) for p in project.pipelines],
+                    "created_pipelines": len(world.created_pipelines.get(project.id, [])),
+                    "issues": [self.issue_json(project, i) for i in project.issues],
+                    "commits": [
+                        {"sha": c["sha"], "message": c["message"], "files": sorted(c["files"])}
+                        for c in sorted(project.commits.values(), key=lambda c: c["order"])
+                    ],
+                    "pipeline_behaviour": dict(project.behaviour),
+                }
+            return {
+                "now": iso(world.now()),
+                "projects": projects,
+                "admin_pending_migrations": {k: list(v) for k, v in world.admin_pending.items()},
+                "requests": dict(sorted(world.requests.items())),
+                "faults": [dict(f) for f in self.faults],
+                "notes": list(world.notes),
+            }
+
+    # -- JSON shapes (kept here for callers that render one object) ---------------------------------
     def pipeline_json(self, project: Project, pipeline: dict[str, Any]) -> dict[str, Any]:
-        state = self.world.pipeline_state(pipeline)
-        started, finished = state["started_at"], state["finished_at"]
-        duration = int((finished - started).total_seconds()) if started and finished else None
-        return {
-            "id": pipeline["id"],
-            "iid": pipeline["iid"],
-            "project_id": project.id,
-            "sha": pipeline["sha"],
-            "ref": pipeline["ref"],
-            "status": state["status"],
-            "source": pipeline["source"],
-            "created_at": iso(pipeline["created_at"]),
-            "updated_at": iso(finished or started or pipeline["created_at"]),
-            "started_at": iso(started),
-            "finished_at": iso(finished),
-            "duration": duration,
-            "queued_duration": 0,
-            "web_url": f"{self.url}/{project.path}/-/pipelines/{pipeline['id']}",
-            "user": _user(),
-        }
+        return shapes.pipeline_json(self.world, project, pipeline, self.url)
 
     def deployment_json(self, project: Project, deployment: dict[str, Any]) -> dict[str, Any]:
-        current = self.world.deployment_state(deployment)
-        env_id = self.world.environment_id(project, current["environment"])
-        deployable = None
-        if current.get("pipeline_id"):
-            deployable = {
-                "id": current["pipeline_id"] * 10,
-                "status": current["status"],
-                "pipeline": {"id": current["pipeline_id"]},
-            }
-        return {
-            "id": current["id"],
-            "iid": current["iid"],
-            "ref": current["ref"],
-            "sha": current["sha"],
-            "created_at": iso(current["created_at"]),
-            "updated_at": iso(current["updated_at"]),
-            "finished_at": iso(current["finished_at"]),
-            "status": current["status"],
-            "user": _user(),
-            "environment": {
-                "id": env_id,
-                "name": current["environment"],
-                "slug": re.sub(r"[^a-z0-9]+", "-", current["environment"].lower()),
-                "external_url": None,
-                "state": "available",
-                "tier": "production" if "prd" in current["environment"] else "staging",
-            },
-            "deployable": deployable,
-        }
+        return shapes.deployment_json(self.world, project, deployment, self.url)
 
     def issue_json(self, project: Project, issue: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "id": issue["id"],
-            "iid": issue["iid"],
-            "project_id": project.id,
-            "title": issue["title"],
-            "state": issue["state"],
-            "labels": issue["labels"],
-            "created_at": iso(issue["created_at"]),
-            "updated_at": iso(issue["updated_at"]),
-            "web_url": f"{self.url}/{project.path}/-/issues/{issue['iid']}",
-        }
+        return shapes.issue_json(project, issue, self.url)
+
+    def _pipeline_with_variables(self, project: Project, pipeline: dict[str, Any]) -> dict[str, Any]:
+        return {**self.pipeline_json(project, pipeline), "variables": dict(pipeline["variables"])}
 
 
-def _user() -> dict[str, Any]:
-    return {"id": 1, "username": "sandbox-bot", "name": "Sandbox Bot", "state": "active"}
-
-
+# -- request handling ---------------------------------------------------------------------------------
 class _Handler(BaseHTTPRequestHandler):
     owner: SandboxGitLab
     protocol_version = "HTTP/1.1"
     server_version = "SandboxGitLab/1.0"
+    # Headers and body leave in two writes; with Nagle on, a keep-alive client waits ~40 ms (delayed ACK)
+    # on every request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read the state API instead
         return
@@ -228,76 +322,74 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing -----------------------------------------------------------------------------------
     def _dispatch(self, method: str) -> None:
         split = urlsplit(self.path)
+        # Split before unquoting: an encoded project path or file path (%2F) stays one segment.
         segments = [unquote(s) for s in split.path.split("/")[1:]]
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        body = self._body(raw, query)
         sandbox = self.owner
-        template = _template(segments)
+        control = segments[:2] == ["-", "sandbox"]
         with sandbox.world.lock:
-            key = f"{method} {template}"
+            key = f"{method} {_template(segments)}"
             sandbox.world.requests[key] = sandbox.world.requests.get(key, 0) + 1
-        fault = self._take_fault(method, split.path)
-        if fault and not fault.get("after_success"):
-            if self._apply_fault(fault):
-                return
+        fault = None if control else self._take_fault(method, split.path)
+        if fault and not fault["after_success"] and self._apply_fault(fault):
+            return
         try:
-            if segments[:2] == ["-", "sandbox"]:
-                self._authorize(write=False)
-                status, payload, headers = self._control(method, segments[2:], body)
+            body = self._body(raw)
+            if control:
+                self._authorize(write=False, admin=True)
+                with sandbox.world.lock:
+                    answer = self._control(method, segments[2:], body)
             elif segments[:2] == ["api", "v4"]:
-                self._authorize(write=method != "GET", admin=segments[2:3] == ["admin"])
-                status, payload, headers = self._api(method, segments[2:], query, body)
-            elif len(segments) >= 4 and "-" in segments and segments[-2] == "pipelines":
-                status, payload, headers = self._pipeline_page(segments)
+                answer = self._api(method, segments[2:], query, body)
+            elif method == "GET" and len(segments) >= 4 and segments[-2] == "pipelines" and "-" in segments:
+                answer = self._pipeline_page(segments)
             else:
                 raise HttpError(404, "404 Not Found")
         except HttpError as exc:
-            status, payload, headers = exc.status, {"message": exc.message}, {}
+            answer = (exc.status, {"message": exc.message}, {})
         except NotFound as exc:
-            status, payload, headers = 404, {"message": exc.what}, {}
+            answer = (404, {"message": exc.what}, {})
         except (KeyError, ValueError, TypeError) as exc:
-            status, payload, headers = 400, {"message": f"400 Bad request - {exc}"}, {}
-        if fault and fault.get("after_success"):
-            if self._apply_fault(fault):
-                return
-        self._send(status, payload, headers, malformed=False)
+            answer = (400, {"message": f"400 Bad request - {exc}"}, {})
+        if fault and fault["after_success"] and self._apply_fault(fault):
+            return
+        self._send(*answer)
 
-    def _body(self, raw: bytes, query: dict[str, str]) -> dict[str, Any]:
+    def _body(self, raw: bytes) -> dict[str, Any]:
         if not raw:
             return {}
-        content_type = self.headers.get("Content-Type", "")
-        if "json" in content_type:
+        if "json" in self.headers.get("Content-Type", ""):
             try:
                 data = json.loads(raw)
             except ValueError:
-                return {}
-            return data if isinstance(data, dict) else {}
+                raise HttpError(400, "400 Bad request - the body is not valid JSON") from None
+            if not isinstance(data, dict):
+                raise HttpError(400, "400 Bad request - the body must be a JSON object")
+            return data
         form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
         return {k: v[-1] for k, v in form.items()}
 
-    def _authorize(self, write: bool, admin: bool = False) -> None:
-        sandbox = self.owner
-        auth = self.headers.get("PRIVATE-TOKEN") or self.headers.get("JOB-TOKEN") or ""
+    def _token(self) -> str:
+        sent = self.headers.get("PRIVATE-TOKEN") or self.headers.get("JOB-TOKEN") or ""
         bearer = self.headers.get("Authorization", "")
-        if not auth and bearer.startswith("Bearer "):
-            auth = bearer[7:]
-        known = {sandbox.token} | sandbox.read_only_tokens | sandbox.user_tokens
-        if auth not in known:
+        if not sent and bearer.lower().startswith("bearer "):
+            sent = bearer[7:].strip()
+        return sent
+
+    def _authorize(self, write: bool, admin: bool = False) -> str:
+        sandbox, sent = self.owner, self._token()
+        if sent not in {sandbox.token} | sandbox.read_only_tokens | sandbox.user_tokens:
             raise HttpError(401, "401 Unauthorized")
-        if write and auth in sandbox.read_only_tokens:
+        if (write and sent in sandbox.read_only_tokens) or (admin and sent != sandbox.token):
             raise HttpError(403, "403 Forbidden")
-        if admin and auth != sandbox.token:
-            raise HttpError(403, "403 Forbidden")
+        return sent
 
     def _take_fault(self, method: str, path: str) -> dict[str, Any] | None:
-        sandbox = self.owner
-        with sandbox.world.lock:
-            for fault in sandbox.faults:
-                if fault["count"] <= 0:
-                    continue
-                if fault.get("method") and fault["method"].upper() != method:
+        with self.owner.world.lock:
+            for fault in self.owner.faults:
+                if fault["count"] <= 0 or (fault.get("method") and fault["method"] != method):
                     continue
                 if not re.search(fault["path"], path):
                     continue
@@ -311,467 +403,570 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "slow":
             time.sleep(float(fault.get("delay_seconds", 2)))
             return False
-        if kind == "drop":
+        if kind == "drop":  # the client sees the connection close with no answer
             self.close_connection = True
             try:
-                self.connection.shutdown(2)
+                self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             return True
         if kind == "rate_limit":
+            retry_after = fault.get("retry_after", 1)
             self._send(
-                429, {"message": "429 Too Many Requests"}, {"Retry-After": str(fault.get("retry_after", 1))}
+                429,
+                {"message": "429 Too Many Requests"},
+                {
+                    "Retry-After": str(int(float(retry_after))),
+                    "RateLimit-Limit": "600",
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(int(time.time() + float(retry_after))),
+                },
             )
             return True
         if kind == "malformed_json":
-            self._send(200, None, {}, malformed=True)
+            self._send(200, b'{"id": 1, "status": ', {"Content-Type": "application/json"})
             return True
         status = int(fault.get("status", 502))
         self._send(status, {"message": f"{status} sandbox fault"}, {})
         return True
 
-    def _send(self, status: int, payload: Any, headers: dict[str, str], malformed: bool = False) -> None:
+    def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+        headers = dict(headers)
         if isinstance(payload, bytes):
             data, content_type = payload, headers.pop("Content-Type", "text/plain; charset=utf-8")
         elif isinstance(payload, str):
             data, content_type = payload.encode(), headers.pop("Content-Type", "text/html; charset=utf-8")
         else:
-            data = b'{"id": 1, "status": ' if malformed else json.dumps(payload).encode()
-            content_type = "application/json"
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+            data, content_type = json.dumps(payload).encode(), "application/json"
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout in a test)
+            self.close_connection = True
 
     # -- pagination ---------------------------------------------------------------------------------
-    def _page(self, items: list[Any], query: dict[str, str]) -> tuple[int, list[Any], dict[str, str]]:
+    def _page(
+        self, items: list[Any], query: dict[str, str], render: Callable[[Any], Any] | None = None
+    ) -> Answer:
+        """GitLab's offset pagination: page/per_page and the X-* and Link headers python-gitlab follows."""
         try:
             page = max(1, int(query.get("page") or 1))
             per_page = min(100, max(1, int(query.get("per_page") or 20)))
-        except ValueError as exc:
-            raise HttpError(400, f"400 Bad request - page and per_page must be integers ({exc})") from None
+        except ValueError:
+            raise HttpError(400, "400 Bad request - page and per_page must be integers") from None
         total = len(items)
         pages = max(1, -(-total // per_page))
-        chosen = items[(page - 1) * per_page : page * per_page]
-        split = urlsplit(self.path)
         host = self.headers.get("Host") or urlsplit(self.owner.url).netloc
+        path = urlsplit(self.path).path
 
         def link(number: int) -> str:
-            params = dict(query, page=str(number), per_page=str(per_page))
-            return f"http://{host}{split.path}?{urlencode(params)}"
+            return f"http://{host}{path}?{urlencode({**query, 'page': number, 'per_page': per_page})}"
 
+        links = []
+        if page < pages:
+            links.append(f'<{link(page + 1)}>; rel="next"')
+        if 1 < page <= pages:
+            links.append(f'<{link(page - 1)}>; rel="prev"')
+        links += [f'<{link(1)}>; rel="first"', f'<{link(pages)}>; rel="last"']
         headers = {
             "X-Page": str(page),
             "X-Per-Page": str(per_page),
             "X-Total": str(total),
             "X-Total-Pages": str(pages),
             "X-Next-Page": str(page + 1) if page < pages else "",
-            "X-Prev-Page": str(page - 1) if page > 1 else "",
+            "X-Prev-Page": str(page - 1) if 1 < page <= pages else "",
+            "Link": ", ".join(links),
         }
-        links = []
-        if page < pages:
-            links.append(f'<{link(page + 1)}>; rel="next"')
-        if page > 1:
-            links.append(f'<{link(page - 1)}>; rel="prev"')
-        links.append(f'<{link(1)}>; rel="first"')
-        links.append(f'<{link(pages)}>; rel="last"')
-        headers["Link"] = ", ".join(links)
-        return 200, chosen, headers
+        chosen = items[(page - 1) * per_page : page * per_page]
+        return 200, [render(item) for item in chosen] if render else chosen, headers
 
     # -- REST API -----------------------------------------------------------------------------------
-    def _api(self, method: str, path: list[str], query: dict[str, str], body: dict[str, Any]):
+    def _api(self, method: str, path: list[str], query: dict[str, str], body: dict[str, Any]) -> Answer:
         world = self.owner.world
-        if path == ["version"]:
-            return 200, {"version": "17.6.0-sandbox", "revision": "sandbox"}, {}
-        if path == ["user"]:
-            return 200, {**_user(), "is_admin": True}, {}
-        if path[:3] == ["admin", "migrations", "pending"]:
-            database = query.get("database") or "main"
-            if database not in world.admin_pending:
-                raise HttpError(400, f"400 Bad request - unknown database {database!r}")
-            return 200, [{"version": v, "filename": None} for v in world.admin_pending[database]], {}
-        if len(path) >= 2 and path[0] == "projects":
+        # A pipeline trigger authenticates with the trigger token in the request, not a personal token.
+        if (
+            len(path) == 4
+            and path[0] == "projects"
+            and path[2:] == ["trigger", "pipeline"]
+            and method == "POST"
+        ):
             with world.lock:
-                project = world.project(path[1])
-                return self._project_api(method, project, path[2:], query, body)
+                return self._trigger(world.project(path[1]), query, body)
+        token = self._authorize(write=method != "GET", admin=path[:1] == ["admin"])
+        with world.lock:
+            if path == ["version"] and method == "GET":
+                return 200, {"version": GITLAB_VERSION, "revision": "sandbox", "enterprise": True}, {}
+            if path == ["user"] and method == "GET":
+                return 200, {**shapes.user_json(self.owner.url), "is_admin": token == self.owner.token}, {}
+            if path[:2] == ["admin", "migrations"]:
+                return self._admin_migrations(method, path[2:], query)
+            if path == ["issues"] and method == "GET":
+                found = [(p, i) for p in world.projects.values() for i in p.issues]
+                return self._page(self._issues(found, query), query)
+            if len(path) >= 2 and path[0] == "projects":
+                return self._project_api(method, world.project(path[1]), path[2:], query, body)
+        raise HttpError(404, "404 Not Found")
+
+    def _admin_migrations(self, method: str, rest: list[str], query: dict[str, str]) -> Answer:
+        world = self.owner.world
+        database = query.get("database") or "main"
+        if database not in world.admin_pending:
+            raise HttpError(400, f"400 Bad request - database {database!r} is not configured")
+        if rest == ["pending"] and method == "GET":
+            return 200, [{"version": v} for v in sorted(world.admin_pending[database])], {}
+        if len(rest) == 2 and rest[1] == "mark" and method == "POST":
+            version = int(rest[0])
+            if version not in world.admin_pending[database]:
+                raise HttpError(422, "Migration is already marked as successful or does not exist")
+            world.admin_pending[database].remove(version)
+            return 201, {}, {}
         raise HttpError(404, "404 Not Found")
 
     def _project_api(
         self, method: str, project: Project, rest: list[str], query: dict[str, str], body: dict[str, Any]
-    ):
-        sandbox, world = self.owner, self.owner.world
-        if not rest:
-            return 200, project.summary(sandbox.url), {}
-        head = rest[0]
+    ) -> Answer:
+        sandbox = self.owner
+        if not rest and method == "GET":
+            return 200, shapes.project_json(project, sandbox.url), {}
+        head, tail = (rest[0], rest[1:]) if rest else ("", [])
         if head == "deployments":
-            if len(rest) == 1 and method == "GET":
-                return self._page(self._deployments(project, query), query)
-            if len(rest) == 1 and method == "POST":
-                for required in ("environment", "sha", "ref", "status"):
-                    if not body.get(required):
-                        raise HttpError(400, f"400 Bad request - {required} is missing")
-                created = world.add_deployment(project, {**body, "tag": bool(body.get("tag"))})
-                return 201, sandbox.deployment_json(project, created), {}
-            deployment = next((d for d in project.deployments if str(d["id"]) == rest[1]), None)
-            if deployment is None:
-                raise HttpError(404, "404 Deployment Not Found")
-            if method == "PUT":
-                status = body.get("status")
-                if status not in ("running", "success", "failed", "canceled"):
-                    raise HttpError(400, "400 Bad request - status does not have a valid value")
-                deployment["status"] = status
-                deployment["updated_at"] = world.now()
-                if status in ("success", "failed", "canceled"):
-                    deployment["finished_at"] = world.now()
-            return 200, sandbox.deployment_json(project, deployment), {}
+            return self._deployments_api(method, project, tail, query, body)
         if head == "environments" and method == "GET":
-            names = sorted({d["environment"] for d in project.deployments})
-            if query.get("name"):
-                names = [n for n in names if n == query["name"]]
-            if query.get("search"):
-                names = [n for n in names if query["search"] in n]
-            items = [{"id": world.environment_id(project, n), "name": n, "state": "available"} for n in names]
-            return self._page(items, query)
-        if head == "repository":
-            return self._repository(project, rest[1:], query)
-        if head == "pipeline" and method == "POST":
-            return 201, self._create_pipeline(project, body), {}
-        if head == "trigger" and rest[1:] == ["pipeline"] and method == "POST":
-            token = body.get("token") or query.get("token")
-            if token not in project.trigger_tokens and token != os.environ.get(
-                "SANDBOX_GITLAB_TRIGGER_TOKEN", "\0"
-            ):
-                raise HttpError(404, "404 Not Found")
-            variables = {k[10:-1]: v for k, v in {**query, **body}.items() if k.startswith("variables[")}
-            if isinstance(body.get("variables"), dict):
-                variables.update({str(k): str(v) for k, v in body["variables"].items()})
-            return (
-                201,
-                self._create_pipeline(
-                    project,
-                    {"ref": body.get("ref") or query.get("ref"), "variables": variables},
-                    source="trigger",
-                ),
-                {},
-            )
+            return self._environments(project, tail, query)
+        if head == "repository" and method == "GET":
+            return self._repository(project, tail, query)
+        if head == "pipeline" and not tail and method == "POST":
+            return 201, self._create_pipeline(project, {**query, **body}, source="api"), {}
         if head == "pipelines":
-            return self._pipelines(method, project, rest[1:], query)
-        if head == "issues" and method == "GET":
-            return self._page(self._issues(project, query), query)
+            return self._pipelines(method, project, tail, query)
+        if head == "issues" and not tail and method == "GET":
+            return self._page(self._issues([(project, i) for i in project.issues], query), query)
+        if head == "issues" and len(tail) == 1 and method == "GET":
+            issue = next((i for i in project.issues if str(i["iid"]) == tail[0]), None)
+            if issue is None:
+                raise HttpError(404, "404 Issue Not Found")
+            return 200, sandbox.issue_json(project, issue), {}
         raise HttpError(404, "404 Not Found")
 
+    # deployments
+    def _deployments_api(
+        self, method: str, project: Project, rest: list[str], query: dict[str, str], body: dict[str, Any]
+    ) -> Answer:
+        sandbox, world = self.owner, self.owner.world
+        if not rest and method == "GET":
+            by_id = {d["id"]: d for d in project.deployments}
+            return self._page(
+                self._deployments(project, query),
+                query,
+                lambda d: sandbox.deployment_json(project, by_id[d["id"]]),
+            )
+        if not rest and method == "POST":
+            for required in ("environment", "sha", "ref", "tag", "status"):
+                if body.get(required) in (None, ""):
+                    raise HttpError(400, f"400 Bad request - {required} is missing")
+            if body["status"] not in ("running", "success", "failed", "canceled"):
+                raise HttpError(400, "400 Bad request - status does not have a valid value")
+            spec = {k: body[k] for k in ("environment", "sha", "ref", "status")}
+            spec["tag"] = str(body["tag"]).lower() in ("true", "1")
+            return 201, sandbox.deployment_json(project, world.add_deployment(project, spec)), {}
+        if len(rest) != 1:
+            raise HttpError(404, "404 Not Found")
+        deployment = next((d for d in project.deployments if str(d["id"]) == rest[0]), None)
+        if deployment is None:
+            raise HttpError(404, "404 Deployment Not Found")
+        if method == "PUT":
+            status = body.get("status")
+            if status not in ("running", "success", "failed", "canceled"):
+                raise HttpError(400, "400 Bad request - status does not have a valid value")
+            world.set_deployment_status(deployment, status)
+        elif method != "GET":
+            raise HttpError(405, "405 Method Not Allowed")
+        return 200, sandbox.deployment_json(project, deployment), {}
+
     def _deployments(self, project: Project, query: dict[str, str]) -> list[dict[str, Any]]:
-        sandbox = self.owner
-        items = [sandbox.world.deployment_state(d) for d in project.deployments]
-        if query.get("environment"):
-            items = [d for d in items if d["environment"] == query["environment"]]
-        if query.get("status"):
-            items = [d for d in items if d["status"] == query["status"]]
-        for key, field_name, compare in (
-            ("updated_after", "updated_at", lambda a, b: a > b),
-            ("updated_before", "updated_at", lambda a, b: a < b),
-            ("finished_after", "finished_at", lambda a, b: a > b),
-            ("finished_before", "finished_at", lambda a, b: a < b),
-        ):
-            if query.get(key):
-                bound = sandbox.world.when(query[key])
-                items = [d for d in items if d[field_name] is not None and compare(d[field_name], bound)]
+        """GitLab's deployment finder, including its refusals of inefficient filter/order combinations.
+        Returns current deployment states in order; only the page served is rendered as JSON."""
+        world = self.owner.world
         order = query.get("order_by") or "id"
+        sort = query.get("sort") or "asc"
+        status = query.get("status")
         if order not in ("id", "iid", "created_at", "updated_at", "finished_at", "ref"):
             raise HttpError(400, "400 Bad request - order_by does not have a valid value")
-        if order == "finished_at" and query.get("status") != "success":
-            raise HttpError(400, "400 Bad request - order_by finished_at requires status success")
-        minimum = datetime.min.replace(tzinfo=UTC)
-        items.sort(
-            key=lambda d: (d[order] or minimum, d["id"]) if order.endswith("_at") else (d[order], d["id"])
-        )
-        if (query.get("sort") or "asc") == "desc":
-            items.reverse()
-        by_id = {d["id"]: d for d in project.deployments}
-        return [sandbox.deployment_json(project, by_id[d["id"]]) for d in items]
-
-    def _repository(self, project: Project, rest: list[str], query: dict[str, str]):
-        world = self.owner.world
-        if rest == ["compare"]:
-            old = world.commit(project, query["from"])
-            new = world.commit(project, query["to"])
-            diffs = []
-            for path in sorted(set(old["files"]) | set(new["files"])):
-                before, after = old["files"].get(path), new["files"].get(path)
-                if before == after:
-                    continue
-                renamed_from = None
-                if before is None:
-                    renamed_from = next(
-                        (p for p, c in old["files"].items() if c == after and p not in new["files"]), None
-                    )
-                if (
-                    before is not None
-                    and after is None
-                    and any(c == before and p not in old["files"] for p, c in new["files"].items())
-                ):
-                    continue  # shown as the rename of the new path
-                diffs.append(
-                    {
-                        "old_path": renamed_from or path,
-                        "new_path": path,
-                        "a_mode": None if before is None and not renamed_from else "100644",
-                        "b_mode": None if after is None else "100644",
-                        "new_file": before is None and renamed_from is None,
-                        "renamed_file": renamed_from is not None,
-                        "deleted_file": after is None,
-                        "diff": "",
-                    }
-                )
-            commits = [
-                {
-                    "id": c["sha"],
-                    "short_id": c["sha"][:8],
-                    "title": c["message"],
-                    "created_at": iso(c["created_at"]),
-                }
-                for c in sorted(project.commits.values(), key=lambda c: c["order"])
-                if old["order"] < c["order"] <= new["order"]
-            ]
-            return (
-                200,
-                {
-                    "commit": commits[-1] if commits else None,
-                    "commits": commits,
-                    "diffs": diffs,
-                    "compare_timeout": False,
-                    "compare_same_ref": old["sha"] == new["sha"],
-                    "web_url": f"{self.owner.url}/{project.path}/-/compare/{old['sha'][:8]}...{new['sha'][:8]}",
-                },
-                {},
+        if sort not in ("asc", "desc"):
+            raise HttpError(400, "400 Bad request - sort does not have a valid value")
+        if status and status not in DEPLOYMENT_STATUSES:
+            raise HttpError(400, "400 Bad request - status does not have a valid value")
+        by_updated = any(query.get(k) for k in ("updated_after", "updated_before"))
+        by_finished = any(query.get(k) for k in ("finished_after", "finished_before"))
+        if by_updated and by_finished:
+            raise HttpError(400, "400 Bad request - both `updated_at` and `finished_at` filters given")
+        if by_updated and order != "updated_at":
+            raise HttpError(400, "400 Bad request - `updated_at` filter requires `updated_at` sort")
+        if by_finished and order != "finished_at":
+            raise HttpError(400, "400 Bad request - `finished_at` filter requires `finished_at` sort.")
+        if order == "finished_at" and not (by_finished or status in FINISHED_DEPLOYMENT_STATUSES):
+            raise HttpError(400, "400 Bad request - `finished_at` sort requires a finished status or filter")
+        if by_finished and status != "success":
+            raise HttpError(
+                400, "400 Bad request - `finished_at` filter must be combined with `success` status"
             )
-        if len(rest) >= 2 and rest[0] == "files":
-            file_path = rest[1]
+        items = [world.deployment_state(d) for d in project.deployments]
+        if query.get("environment"):
+            items = [d for d in items if d["environment"] == query["environment"]]
+        if status:
+            items = [d for d in items if d["status"] == status]
+        for key, field_name, keep in (
+            ("updated_after", "updated_at", lambda value, bound: value >= bound),
+            ("updated_before", "updated_at", lambda value, bound: value <= bound),
+            ("finished_after", "finished_at", lambda value, bound: value >= bound),
+            ("finished_before", "finished_at", lambda value, bound: value <= bound),
+        ):
+            if query.get(key):
+                bound = _query_time(query, key)
+                items = [d for d in items if d[field_name] is not None and keep(d[field_name], bound)]
+        oldest = datetime.min.replace(tzinfo=UTC)
+        items.sort(
+            key=lambda d: (d[order] or oldest, d["id"]) if order.endswith("_at") else (d[order], d["id"])
+        )
+        if sort == "desc":
+            items.reverse()
+        return items
+
+    def _environments(self, project: Project, rest: list[str], query: dict[str, str]) -> Answer:
+        world, url = self.owner.world, self.owner.url
+        items = []
+        for env_id, name in world.environments(project):
+            latest = [d for d in project.deployments if d["environment"] == name]
+            items.append(
+                {
+                    "id": env_id,
+                    "name": name,
+                    "slug": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
+                    "external_url": None,
+                    "state": "available",
+                    "tier": shapes._tier(name),
+                    "last_deployment": self.owner.deployment_json(project, latest[-1]) if latest else None,
+                    "web_url": f"{url}/{project.path}/-/environments/{env_id}",
+                }
+            )
+        if rest:
+            found = next((e for e in items if str(e["id"]) == rest[0]), None)
+            if found is None:
+                raise HttpError(404, "404 Environment Not Found")
+            return 200, found, {}
+        if query.get("name"):
+            items = [e for e in items if e["name"] == query["name"]]
+        if query.get("search"):
+            items = [e for e in items if query["search"] in e["name"]]
+        for item in items:
+            item.pop("last_deployment")  # the list carries it only in the single view
+        return self._page(items, query)
+
+    # repository
+    def _repository(self, project: Project, rest: list[str], query: dict[str, str]) -> Answer:
+        world, url = self.owner.world, self.owner.url
+        if rest == ["compare"]:
+            for required in ("from", "to"):
+                if not query.get(required):
+                    raise HttpError(400, f"400 Bad request - {required} is missing")
+            straight = query.get("straight", "false").lower() == "true"
+            answer = world.compare(project, query["from"], query["to"], straight)
+            return 200, shapes.compare_json(project, answer, url), {}
+        if len(rest) in (2, 3) and rest[0] == "files" and rest[2:] in ([], ["raw"]):
+            file_path, raw = rest[1], rest[2:] == ["raw"]
+            if not raw and not query.get("ref"):
+                raise HttpError(400, "400 Bad request - ref is missing")
             commit = world.commit(project, query.get("ref") or project.default_branch)
             if file_path not in commit["files"]:
                 raise HttpError(404, "404 File Not Found")
             content = commit["files"][file_path].encode()
-            if rest[2:] == ["raw"]:
+            if raw:
                 return 200, content, {"Content-Type": "text/plain; charset=utf-8"}
-            import base64
-
-            return (
-                200,
-                {
-                    "file_name": file_path.rsplit("/", 1)[-1],
-                    "file_path": file_path,
-                    "size": len(content),
-                    "encoding": "base64",
-                    "content": base64.b64encode(content).decode(),
-                    "ref": query.get("ref"),
-                    "commit_id": commit["sha"],
-                },
-                {},
-            )
+            return 200, shapes.file_json(file_path, content, query["ref"], commit["sha"]), {}
         if len(rest) == 2 and rest[0] == "commits":
-            commit = world.commit(project, rest[1])
-            return (
-                200,
-                {
-                    "id": commit["sha"],
-                    "short_id": commit["sha"][:8],
-                    "title": commit["message"],
-                    "created_at": iso(commit["created_at"]),
-                },
-                {},
-            )
+            return 200, shapes.commit_json(world.commit(project, rest[1]), project, url), {}
         raise HttpError(404, "404 Not Found")
 
-    def _create_pipeline(self, project: Project, body: dict[str, Any], source: str = "api") -> dict[str, Any]:
+    # pipelines
+    def _create_pipeline(self, project: Project, body: dict[str, Any], source: str) -> dict[str, Any]:
         ref = body.get("ref")
         if not ref:
             raise HttpError(400, "400 Bad request - ref is missing")
+        if project.commits:
+            try:
+                self.owner.world.commit(project, str(ref))
+            except NotFound:
+                raise HttpError(400, {"base": ["Reference not found"]}) from None
         variables = body.get("variables") or {}
         if isinstance(variables, list):
+            if not all(isinstance(v, dict) and v.get("key") for v in variables):
+                raise HttpError(400, "400 Bad request - variables[key] is missing")
             variables = {str(v["key"]): str(v.get("value", "")) for v in variables}
+        elif not isinstance(variables, dict):
+            raise HttpError(400, "400 Bad request - variables is invalid")
         pipeline = self.owner.world.add_pipeline(
             project, {"ref": ref, "variables": variables, "source": source}, created_via_api=True
         )
         return self.owner.pipeline_json(project, pipeline)
 
-    def _pipelines(self, method: str, project: Project, rest: list[str], query: dict[str, str]):
-        sandbox = self.owner
+    def _trigger(self, project: Project, query: dict[str, str], body: dict[str, Any]) -> Answer:
+        sent = {**query, **body}
+        token = sent.get("token")
+        allowed = set(project.trigger_tokens)
+        if os.environ.get("SANDBOX_GITLAB_TRIGGER_TOKEN"):
+            allowed.add(os.environ["SANDBOX_GITLAB_TRIGGER_TOKEN"])
+        if not token or token not in allowed:
+            raise HttpError(404, "404 Not Found")
+        variables = {
+            k[len("variables[") : -1]: str(v) for k, v in sent.items() if re.fullmatch(r"variables\[.+\]", k)
+        }
+        if isinstance(sent.get("variables"), dict):
+            variables.update({str(k): str(v) for k, v in sent["variables"].items()})
+        created = self._create_pipeline(
+            project, {"ref": sent.get("ref"), "variables": variables}, source="trigger"
+        )
+        return 201, created, {}
+
+    def _pipelines(self, method: str, project: Project, rest: list[str], query: dict[str, str]) -> Answer:
+        sandbox, world = self.owner, self.owner.world
         if not rest and method == "GET":
-            items = [(p, sandbox.pipeline_json(project, p)) for p in project.pipelines]
-            for key in ("status", "ref", "sha", "source"):
-                if query.get(key):
-                    items = [(p, j) for p, j in items if j[key] == query[key]]
-            if query.get("updated_after"):
-                bound = sandbox.world.when(query["updated_after"])
-                items = [(p, j) for p, j in items if sandbox.world.when(j["updated_at"]) > bound]
-            if query.get("updated_before"):
-                bound = sandbox.world.when(query["updated_before"])
-                items = [(p, j) for p, j in items if sandbox.world.when(j["updated_at"]) < bound]
-            order = query.get("order_by") or "id"
-            if order not in ("id", "status", "ref", "updated_at", "user_id"):
-                raise HttpError(400, "400 Bad request - order_by does not have a valid value")
-            order = "id" if order == "user_id" else order
-            items.sort(key=lambda pj: (pj[1][order], pj[1]["id"]))
-            if (query.get("sort") or "desc") == "desc":
-                items.reverse()
-            return self._page([j for _, j in items], query)
-        pipeline = next((p for p in project.pipelines if str(p["id"]) == rest[0]), None)
+            return self._page(self._pipeline_list(project, query), query)
+        pipeline = next((p for p in project.pipelines if str(p["id"]) == rest[0]), None) if rest else None
         if pipeline is None:
             raise HttpError(404, "404 Not found")
-        if rest[1:] == [] and method == "GET":
+        action = rest[1:]
+        if not action and method == "GET":
             return 200, sandbox.pipeline_json(project, pipeline), {}
-        if rest[1:] == ["variables"] and method == "GET":
-            items = [
+        if action == ["variables"] and method == "GET":
+            variables = [
                 {"key": k, "value": v, "variable_type": "env_var"} for k, v in pipeline["variables"].items()
             ]
-            return 200, items, {}
-        if rest[1:] == ["cancel"] and method == "POST":
-            if sandbox.world.pipeline_state(pipeline)["status"] not in FINISHED:
-                pipeline["canceled_at"] = sandbox.world.now()
+            return 200, variables, {}
+        if action == ["cancel"] and method == "POST":
+            world.cancel_pipeline(pipeline)
             return 200, sandbox.pipeline_json(project, pipeline), {}
-        if rest[1:] == ["retry"] and method == "POST":
-            if sandbox.world.pipeline_state(pipeline)["status"] in ("failed", "canceled"):
-                pipeline["created_at"] = sandbox.world.now()
-                pipeline["canceled_at"] = None
-                pipeline["fixed_status"] = None if pipeline["fixed_status"] is None else "pending"
-                pipeline["result"] = project.behaviour.get("result", "success")
+        if action == ["retry"] and method == "POST":
+            world.retry_pipeline(project, pipeline)
             return 201, sandbox.pipeline_json(project, pipeline), {}
         raise HttpError(404, "404 Not Found")
 
-    def _issues(self, project: Project, query: dict[str, str]) -> list[dict[str, Any]]:
+    def _pipeline_list(self, project: Project, query: dict[str, str]) -> list[dict[str, Any]]:
+        """The list view: GitLab returns the short pipeline shape here, the full one from GET /:id."""
         sandbox = self.owner
-        items = list(project.issues)
-        state = query.get("state") or "all"
-        if state != "all":
-            items = [i for i in items if i["state"] == state]
-        if query.get("labels"):
-            wanted = [label.strip() for label in query["labels"].split(",") if label.strip()]
-            items = [i for i in items if all(label in i["labels"] for label in wanted)]
-        if query.get("search"):
-            items = [i for i in items if query["search"].lower() in i["title"].lower()]
-        for key in ("created_after", "updated_after"):
+        order = query.get("order_by") or "id"
+        sort = query.get("sort") or "desc"
+        if order not in ("id", "status", "ref", "updated_at", "user_id"):
+            raise HttpError(400, "400 Bad request - order_by does not have a valid value")
+        if sort not in ("asc", "desc"):
+            raise HttpError(400, "400 Bad request - sort does not have a valid value")
+        if query.get("status") and query["status"] not in PIPELINE_STATUSES:
+            raise HttpError(400, "400 Bad request - status does not have a valid value")
+        items = [sandbox.pipeline_json(project, p) for p in project.pipelines]
+        scope = query.get("scope")
+        if scope in ("running", "pending"):
+            items = [j for j in items if j["status"] == scope]
+        elif scope == "finished":
+            items = [j for j in items if j["status"] in ("success", "failed", "canceled", "skipped")]
+        elif scope == "tags":
+            items = []
+        for key in ("status", "ref", "sha", "source"):
             if query.get(key):
-                bound = sandbox.world.when(query[key])
-                items = [i for i in items if i[key.replace("_after", "_at")] > bound]
-        items.sort(key=lambda i: i["created_at"], reverse=(query.get("sort") or "desc") == "desc")
-        return [sandbox.issue_json(project, i) for i in items]
-
-    def _pipeline_page(self, segments: list[str]):
-        dash = segments.index("-")
-        project = self.owner.world.project("/".join(segments[:dash]))
-        pipeline = next((p for p in project.pipelines if str(p["id"]) == segments[-1]), None)
-        if pipeline is None:
-            raise HttpError(404, "404 Not found")
-        data = self.owner.pipeline_json(project, pipeline)
-        variables = "".join(f"<li><code>{k}={v}</code></li>" for k, v in pipeline["variables"].items())
-        return (
-            200,
-            (
-                f"<!doctype html><html><head><title>Pipeline #{data['id']}</title></head><body>"
-                f"<h1>{project.path} · pipeline #{data['id']}</h1><p>Status: <strong id='status'>{data['status']}</strong></p>"
-                f"<p>Ref {data['ref']} · created {data['created_at']} · finished {data['finished_at'] or '-'}</p>"
-                f"<ul>{variables}</ul><p><em>Sandbox GitLab</em></p></body></html>"
-            ),
-            {"Content-Type": "text/html; charset=utf-8"},
+                items = [j for j in items if j[key] == query[key]]
+        if query.get("username") and query["username"] != shapes.SANDBOX_USER["username"]:
+            items = []
+        if query.get("updated_after"):
+            bound = _query_time(query, "updated_after")
+            items = [j for j in items if _parse_iso(j["updated_at"]) > bound]
+        if query.get("updated_before"):
+            bound = _query_time(query, "updated_before")
+            items = [j for j in items if _parse_iso(j["updated_at"]) < bound]
+        field_name = "id" if order == "user_id" else order
+        items.sort(key=lambda j: (j[field_name], j["id"]), reverse=sort == "desc")
+        keep = (
+            "id",
+            "iid",
+            "project_id",
+            "sha",
+            "ref",
+            "status",
+            "source",
+            "created_at",
+            "updated_at",
+            "web_url",
         )
+        return [{k: j[k] for k in keep} for j in items]
+
+    # issues
+    def _issues(
+        self, found: list[tuple[Project, dict[str, Any]]], query: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        state = query.get("state") or "all"
+        if state not in ("opened", "closed", "all"):
+            raise HttpError(400, "400 Bad request - state does not have a valid value")
+        if state != "all":
+            found = [(p, i) for p, i in found if i["state"] == state]
+        labels = query.get("labels")
+        if labels == "None":
+            found = [(p, i) for p, i in found if not i["labels"]]
+        elif labels == "Any":
+            found = [(p, i) for p, i in found if i["labels"]]
+        elif labels:
+            wanted = [label.strip() for label in labels.split(",") if label.strip()]
+            found = [(p, i) for p, i in found if all(label in i["labels"] for label in wanted)]
+        if query.get("search"):
+            text = query["search"].lower()
+            found = [
+                (p, i) for p, i in found if text in i["title"].lower() or text in i["description"].lower()
+            ]
+        for key in ("created_after", "created_before", "updated_after", "updated_before"):
+            if query.get(key):
+                bound = _query_time(query, key)
+                field_name = key.split("_")[0] + "_at"
+                if key.endswith("_after"):
+                    found = [(p, i) for p, i in found if i[field_name] >= bound]
+                else:
+                    found = [(p, i) for p, i in found if i[field_name] <= bound]
+        order = query.get("order_by") or "created_at"
+        if order not in ("created_at", "updated_at"):
+            raise HttpError(400, "400 Bad request - order_by does not have a valid value")
+        found.sort(
+            key=lambda pi: (pi[1][order], pi[1]["id"]), reverse=(query.get("sort") or "desc") == "desc"
+        )
+        return [self.owner.issue_json(p, i) for p, i in found]
+
+    def _pipeline_page(self, segments: list[str]) -> Answer:
+        """A small HTML page at a pipeline's web_url, so links from the Airflow UI open something."""
+        dash = segments.index("-")
+        with self.owner.world.lock:
+            project = self.owner.world.project("/".join(segments[:dash]))
+            pipeline = next((p for p in project.pipelines if str(p["id"]) == segments[-1]), None)
+            if pipeline is None:
+                raise HttpError(404, "404 Not found")
+            data = self.owner.pipeline_json(project, pipeline)
+            variables = "".join(
+                f"<li><code>{html.escape(k)}={html.escape(v)}</code></li>"
+                for k, v in pipeline["variables"].items()
+            )
+        page = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>Pipeline #{data['id']}</title></head><body>"
+            f"<h1>{html.escape(project.path)} · pipeline #{data['id']}</h1>"
+            f"<p>Status: <strong id='status'>{data['status']}</strong></p>"
+            f"<p>Ref {html.escape(data['ref'])} · created {data['created_at']} · started {data['started_at'] or '-'}"
+            f" · finished {data['finished_at'] or '-'}</p>"
+            f"<h2>Variables</h2><ul>{variables}</ul><p><em>Sandbox GitLab</em></p></body></html>"
+        )
+        return 200, page, {"Content-Type": "text/html; charset=utf-8"}
 
     # -- control API --------------------------------------------------------------------------------
-    def _control(self, method: str, rest: list[str], body: dict[str, Any]):
-        sandbox, world = self.owner, self.owner.world
-        if rest == ["state"] and method == "GET":
-            with world.lock:
-                projects = {}
-                for project in world.projects.values():
-                    projects[project.path] = {
-                        "id": project.id,
-                        "deployments": [sandbox.deployment_json(project, d) for d in project.deployments],
-                        "pipelines": [
-                            {**sandbox.pipeline_json(project, p), "variables": p["variables"]}
-                            for p in project.pipelines
-                        ],
-                        "created_pipelines": len(world.created_pipelines.get(project.id, [])),
-                        "issues": [sandbox.issue_json(project, i) for i in project.issues],
-                    }
-                return (
-                    200,
-                    {
-                        "now": iso(world.now()),
-                        "projects": projects,
-                        "requests": dict(world.requests),
-                        "faults": sandbox.faults,
-                    },
-                    {},
-                )
-        if method != "POST" and not (method == "DELETE" and rest == ["faults"]):
-            raise HttpError(405, "405 Method Not Allowed")
-        if rest == ["clock"]:
-            world.advance(float(body.get("advance_seconds", 0)))
-            return 200, {"now": iso(world.now())}, {}
-        if rest == ["faults"]:
-            if method == "DELETE":
-                sandbox.clear_faults()
-                return 200, {"faults": []}, {}
-            sandbox.inject_fault(
-                body["path"],
-                body.get("kind", "status"),
-                method=body.get("method"),
-                count=int(body.get("count", 1)),
-                **{k: v for k, v in body.items() if k not in ("path", "kind", "method", "count")},
-            )
-            return 201, {"faults": sandbox.faults}, {}
-        if rest == ["deployments"]:
-            project = body.pop("project", None) or next(iter(world.projects.values())).path
-            return 201, sandbox.add_deployment(project, **body), {}
-        if len(rest) == 2 and rest[0] == "deployments":
-            for project in world.projects.values():
-                for deployment in project.deployments:
-                    if str(deployment["id"]) == rest[1]:
-                        deployment["status"] = body["status"]
-                        deployment["updated_at"] = world.now()
-                        if body["status"] in ("success", "failed", "canceled"):
-                            deployment["finished_at"] = world.now()
-                        return 200, sandbox.deployment_json(project, deployment), {}
-            raise HttpError(404, "404 Deployment Not Found")
-        if rest == ["issues"]:
-            project = body.pop("project")
-            return 201, sandbox.add_issue(project, **body), {}
-        if len(rest) == 3 and rest[0] == "issues" and rest[2] == "close":
-            for project in world.projects.values():
-                for issue in project.issues:
-                    if str(issue["iid"]) == rest[1] and project.path == body.get("project", project.path):
-                        issue["state"] = "closed"
-                        issue["updated_at"] = world.now()
-                        return 200, sandbox.issue_json(project, issue), {}
-            raise HttpError(404, "404 Issue Not Found")
-        if rest == ["commits"]:
-            project = world.project(body.pop("project"))
-            commit = world.add_commit(project, body)
-            return 201, {"sha": commit["sha"], "files": sorted(commit["files"])}, {}
-        if rest == ["pipeline_behaviour"]:
-            project = body.pop("project")
-            sandbox.set_pipeline_behaviour(project, **body)
-            return 200, world.project(project).behaviour, {}
+    def _control(self, method: str, rest: list[str], body: dict[str, Any]) -> Answer:
+        sandbox = self.owner
+        routes: dict[tuple[str, str], Callable[[], Answer]] = {
+            ("GET", "state"): lambda: (200, sandbox.state(), {}),
+            ("POST", "clock"): lambda: (
+                200,
+                {"now": sandbox.advance_clock(float(body.get("advance_seconds", 0)))},
+                {},
+            ),
+            ("POST", "faults"): lambda: (201, self._control_fault(body), {}),
+            ("DELETE", "faults"): self._control_clear_faults,
+            ("POST", "deployments"): lambda: (201, self._with_project(body, sandbox.add_deployment), {}),
+            ("POST", "issues"): lambda: (201, self._with_project(body, sandbox.add_issue), {}),
+            ("POST", "commits"): lambda: (201, self._with_project(body, sandbox.add_commit), {}),
+            ("POST", "pipeline_behaviour"): lambda: (
+                200,
+                self._with_project(body, sandbox.set_pipeline_behaviour),
+                {},
+            ),
+        }
+        if len(rest) == 1 and (method, rest[0]) in routes:
+            try:
+                return routes[(method, rest[0])]()
+            except ScenarioError as exc:
+                raise HttpError(400, f"400 Bad request - {exc}") from None
+        if len(rest) == 2 and rest[0] == "deployments" and method == "POST":
+            if "status" not in body:
+                raise HttpError(400, "400 Bad request - status is missing")
+            return 200, sandbox.set_deployment_status(int(rest[1]), str(body["status"])), {}
+        if len(rest) == 3 and rest[0] == "issues" and rest[2] == "close" and method == "POST":
+            project = body.get("project") or self._project_of_issue(int(rest[1]))
+            return 200, sandbox.close_issue(project, int(rest[1])), {}
         raise HttpError(404, "404 Not Found")
+
+    def _control_clear_faults(self) -> Answer:
+        self.owner.clear_faults()
+        return 200, {"faults": []}, {}
+
+    def _control_fault(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("path"):
+            raise HttpError(400, "400 Bad request - path is missing (a regex on the request path)")
+        options = {
+            k: body[k] for k in ("status", "retry_after", "delay_seconds", "after_success") if k in body
+        }
+        fault = self.owner.inject_fault(
+            str(body["path"]),
+            str(body.get("kind", "status")),
+            method=body.get("method"),
+            count=int(body.get("count", 1)),
+            **options,
+        )
+        return {"fault": fault, "faults": [dict(f) for f in self.owner.faults]}
+
+    def _with_project(self, body: dict[str, Any], action: Callable[..., Any]) -> Any:
+        spec = dict(body)
+        project = spec.pop("project", None)
+        if not project:
+            raise HttpError(400, "400 Bad request - project is missing (id or path_with_namespace)")
+        return action(project, **spec)
+
+    def _project_of_issue(self, iid: int) -> str:
+        owners = [
+            p.path for p in self.owner.world.projects.values() if any(i["iid"] == iid for i in p.issues)
+        ]
+        if len(owners) != 1:
+            raise HttpError(400 if owners else 404, "give `project`: the issue iid is ambiguous or unknown")
+        return owners[0]
+
+
+def _query_time(query: dict[str, str], key: str) -> datetime:
+    try:
+        return _parse_iso(query[key])
+    except ValueError:
+        raise HttpError(400, f"400 Bad request - {key} is invalid") from None
+
+
+def _parse_iso(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "+"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _template(segments: list[str]) -> str:
-    """The request path with ids replaced, for the request counters."""
+    """The request path with ids replaced, for the request counters: /api/v4/projects/:id/pipelines/:id."""
     parts = []
     for index, segment in enumerate(segments):
         previous = segments[index - 1] if index else ""
-        if previous in ("projects", "deployments", "pipelines", "files", "commits", "issues") and segment:
-            parts.append(":" + {"projects": "id", "files": "file_path"}.get(previous, "id"))
+        if (
+            previous in ("projects", "deployments", "pipelines", "commits", "issues", "environments")
+            and segment
+        ):
+            parts.append(":id")
+        elif previous == "files" and segment:
+            parts.append(":file_path")
+        elif previous == "migrations" and segment.isdigit():
+            parts.append(":version")
         else:
             parts.append(segment)
     return "/" + "/".join(quote(p, safe=":-_.") for p in parts)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI: serve a scenario until SIGTERM/SIGINT; the token comes from SANDBOX_GITLAB_TOKEN."""
     parser = argparse.ArgumentParser(description="Sandbox GitLab API server for the PDM Orchestrator.")
-    parser.add_argument("--scenario", required=True, help="scenario YAML file")
+    parser.add_argument("--scenario", required=True, help="scenario YAML file (see docs/sandbox.md)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18929)
     args = parser.parse_args(argv)
@@ -781,8 +976,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         sandbox = SandboxGitLab.from_file(args.scenario, token).start(args.host, args.port)
-    except (OSError, yaml.YAMLError, KeyError, ValueError) as exc:
-        print(f"error: cannot start the sandbox from {args.scenario}: {exc}", file=sys.stderr)
+    except (OSError, ScenarioError, ValueError) as exc:
+        print(f"error: cannot start the sandbox GitLab from {args.scenario}: {exc}", file=sys.stderr)
         return 1
     print(f"sandbox GitLab serving {args.scenario} at {sandbox.url}", flush=True)
     return serve_until_signalled(sandbox.stop)
@@ -792,4 +987,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["HttpError", "SandboxGitLab", "main"]
+__all__ = ["FAULT_KINDS", "HttpError", "SandboxGitLab", "ScenarioError", "main"]
