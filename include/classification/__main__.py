@@ -1,166 +1,213 @@
-"""Command line: classify post-deploy migrations.
+"""Command line: classify post-deploy migrations in files, folders or a git range of a GitLab checkout.
 
     python -m include.classification PATH... [--format table|json|jsonl|csv] [--fail-on CLASS] [--jobs N]
-    python -m include.classification --git-range A..B --repo DIR
+                                             [--target gitlab_com|self_managed] [--tables FILE] [--catalogue FILE]
+    python -m include.classification --git-range A..B --repo DIR [...]
 
-Exit 0; 1 when --fail-on finds a migration at least that strict; 2 on usage errors.
+Exit status: 0; 1 when --fail-on finds a migration at least that strict; 2 on usage errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
-import subprocess
+import os
 import sys
-from collections import Counter
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from include.classification.classes import MigrationClass
-from include.classification.engine import ClassifierConfig, classify_path, classify_source
-from include.pending import is_post_deploy_migration
+from include.classification.config import (
+    DEFAULT_CATALOGUE,
+    DEFAULT_TABLES,
+    TARGETS,
+    CatalogueError,
+    ClassifierConfig,
+)
+from include.classification.engine import classify_path, classify_source
+from include.classification.gitrange import GitRangeError, added_post_deploy_migrations
+from include.classification.report import FORMATS, write_report
+
+_CONFIG: ClassifierConfig | None = None
+_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)  # results are plain trees
 
 
-def _files(paths: list[str], parser: argparse.ArgumentParser) -> list[Path]:
-    found: list[Path] = []
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m include.classification",
+        description="Classify GitLab post-deploy migrations by what they do at PDM time "
+        "(noop < background < data < schema_heavy < cleanup < unknown).",
+    )
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="migration files or folders (*.rb, recursively)"
+    )
+    parser.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
+    parser.add_argument(
+        "--fail-on",
+        metavar="CLASS",
+        type=_migration_class,
+        help="exit 1 when a migration is at least this class (e.g. schema_heavy, for a merge-request job)",
+    )
+    parser.add_argument("--jobs", type=_positive, default=1, metavar="N", help="classify in N processes")
+    parser.add_argument(
+        "--target", choices=TARGETS, default="gitlab_com", help="installation the guards are judged for"
+    )
+    parser.add_argument(
+        "--tables", default=DEFAULT_TABLES, metavar="FILE", help="large/over-limit table list (YAML)"
+    )
+    parser.add_argument(
+        "--catalogue", default=DEFAULT_CATALOGUE, metavar="FILE", help="helper catalogue (YAML)"
+    )
+    parser.add_argument(
+        "--git-range", metavar="A..B", help="classify the post-deploy migrations added between two commits"
+    )
+    parser.add_argument(
+        "--repo", default=".", metavar="DIR", help="git checkout for --git-range (default: .)"
+    )
+    return parser
+
+
+def _migration_class(value: str) -> MigrationClass:
+    try:
+        return MigrationClass.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def migration_files(paths: list[str]) -> list[str]:
+    """Files as given, folders expanded to their *.rb files (sorted); raises FileNotFoundError naming the path."""
+    found: list[str] = []
     for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*.rb") if p.is_file())
-        elif path.is_file():
-            found.append(path)
+        if os.path.isdir(raw):
+            found.extend(sorted(_ruby_files(raw)))
+        elif os.path.isfile(raw):
+            found.append(raw)
         else:
-            parser.error(f"{raw}: no such file or directory")
+            raise FileNotFoundError(f"{raw}: no such file or directory")
     return found
 
 
-def _git_range(spec: str, repo: str, parser: argparse.ArgumentParser, config: ClassifierConfig) -> list[dict]:
-    if ".." not in spec:
-        parser.error(f"--git-range {spec!r}: expected A..B")
-    start, end = spec.split("..", 1)
-    diff = subprocess.run(
-        [
-            "git",
-            "-C",
-            repo,
-            "diff",
-            "--name-status",
-            "-M",
-            f"{start}",
-            f"{end}",
-            "--",
-            "db/post_migrate",
-            "ee/db/post_migrate",
-        ],
-        capture_output=True,
-        text=True,
+def _ruby_files(folder: str) -> list[str]:
+    """*.rb files under a folder; scandir's cached entry types spare a stat per file."""
+    found, pending = [], [folder]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    pending.append(entry.path)
+                elif entry.name.endswith(".rb") and entry.is_file():
+                    found.append(entry.path)
+    return found
+
+
+def _worker_init(config: ClassifierConfig) -> None:
+    global _CONFIG
+    _CONFIG = config
+
+
+def _classify_chunk(paths: list[str]) -> list[tuple[str, str]]:
+    """(class, JSON line) per file: serialising in the worker keeps the parent from becoming the bottleneck."""
+    return list(_classify_each(paths))
+
+
+def _classify_each(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
+    config = _CONFIG or ClassifierConfig()
+    encode = _ENCODER.encode
+    for path in paths:
+        result = classify_path(path, config=config)
+        yield result.migration_class.value, encode(result.to_dict())
+
+
+def classify_files(files: list[str], config: ClassifierConfig, jobs: int) -> Iterator[tuple[str, str]]:
+    """(class, JSON line) per file, in the order given, as they are ready (a run need not hold them all)."""
+    names = [str(f) for f in files]
+    # Syntax trees hold no reference cycles: reference counting frees them, and the cycle collector would
+    # only rescan the catalogue for nothing, thousands of times in a large run.
+    gc.freeze()
+    if jobs <= 1 or len(names) < 2 * jobs:
+        _worker_init(config)
+        yield from _classify_each(names)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Contiguous chunks, a few per worker: little pickling, and a slow file cannot hold up one worker for long.
+    pieces = jobs * 4
+    size = -(-len(names) // pieces)
+    chunks = [names[i : i + size] for i in range(0, len(names), size)]
+    context = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     )
-    if diff.returncode != 0:
-        parser.error(f"--git-range {spec}: git diff failed in {repo}: {diff.stderr.strip()}")
-    results = []
-    for line in diff.stdout.splitlines():
-        parts = line.split("\t")
-        status, path = parts[0], parts[-1]
-        if status.startswith(("A", "R", "C")) and is_post_deploy_migration(path):
-            show = subprocess.run(["git", "-C", repo, "show", f"{end}:{path}"], capture_output=True)
-            results.append(classify_source(show.stdout, path, config=config).to_dict())
-    return sorted(results, key=lambda r: (r["version"], r["path"]))
-
-
-def _classify_one(args: tuple[str, str, str, str]) -> dict:
-    path, target, catalogue, tables = args
-    return classify_path(path, config=ClassifierConfig(target, catalogue, tables)).to_dict()
-
-
-def render_table(results: list[dict]) -> str:
-    rows = [("VERSION", "CLASS", "DATABASE", "TABLE SIZE", "PATH", "WHY")]
-    for r in results:
-        rows.append(
-            (
-                r["version"] or "-",
-                r["class"],
-                r["database"],
-                r["table_size"] or "-",
-                r["path"],
-                (r["reasons"] or [""])[0],
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = [
-        "  ".join(cell.ljust(widths[i]) if i < 5 else cell for i, cell in enumerate(row)) for row in rows
-    ]
-    counts = Counter(r["class"] for r in results)
-    summary = ", ".join(f"{cls.value}: {counts[cls.value]}" for cls in MigrationClass if counts[cls.value])
-    lines += ["", f"{len(results)} migrations — {summary or 'none'}"]
-    conflicts = [f"{r['path']}: {c}" for r in results for c in r["conflicts"]]
-    if conflicts:
-        lines += ["", "Annotation conflicts:", *conflicts]
-    return "\n".join(lines)
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init, initargs=(config,)) as pool:
+        for chunk in pool.map(_classify_chunk, chunks):
+            yield from chunk
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m include.classification", description="Classify GitLab post-deploy migrations."
-    )
-    parser.add_argument("paths", nargs="*", help="migration files or directories (recursively *.rb)")
-    parser.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
-    parser.add_argument("--fail-on", metavar="CLASS", help="exit 1 if any migration is at least this class")
-    parser.add_argument("--jobs", type=int, default=1, help="classify in N processes")
-    parser.add_argument("--target", choices=("gitlab_com", "self_managed"), default="gitlab_com")
-    parser.add_argument("--tables", help="large-table list (YAML)", default=ClassifierConfig.tables_path)
-    parser.add_argument(
-        "--catalogue", help="helper catalogue (YAML)", default=ClassifierConfig.catalogue_path
-    )
-    parser.add_argument(
-        "--git-range", metavar="A..B", help="classify post-deploy migrations added between two commits"
-    )
-    parser.add_argument("--repo", default=".", help="the git checkout for --git-range")
+    parser = build_parser()
     args = parser.parse_args(argv)
-    fail_on = None
-    if args.fail_on:
-        try:
-            fail_on = MigrationClass.parse(args.fail_on)
-        except ValueError as exc:
-            parser.error(f"--fail-on: {exc}")
-    if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
-    for option, value in (("--tables", args.tables), ("--catalogue", args.catalogue)):
-        if not Path(value).is_file():
-            parser.error(f"{option} {value}: no such file")
-    config = ClassifierConfig(args.target, args.catalogue, args.tables)
+    if args.git_range and args.paths:
+        parser.error("give PATH... or --git-range A..B, not both")
+    if not args.git_range and not args.paths:
+        parser.error("give PATH... (files or folders) or --git-range A..B")
+    try:
+        config = ClassifierConfig(args.target, str(args.catalogue), str(args.tables))
+        config.catalogue()
+        config.tables()
+    except (CatalogueError, ValueError) as exc:
+        parser.error(str(exc))
+    items: Iterable[tuple[str, str]]
     if args.git_range:
-        results = _git_range(args.git_range, args.repo, parser, config)
+        try:
+            sources = added_post_deploy_migrations(args.repo, args.git_range)
+        except GitRangeError as exc:
+            parser.error(str(exc))
+        items = [
+            (result.migration_class.value, _ENCODER.encode(result.to_dict()))
+            for result in (classify_source(source, path, config=config) for path, source in sources)
+        ]
     else:
-        if not args.paths:
-            parser.error("give PATH... or --git-range A..B")
-        files = _files(args.paths, parser)
-        if args.jobs > 1 and len(files) > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
-            work = [(str(f), args.target, args.catalogue, args.tables) for f in files]
-            with ProcessPoolExecutor(args.jobs) as pool:
-                results = list(pool.map(_classify_one, work, chunksize=max(1, len(work) // (args.jobs * 8))))
-        else:
-            results = [classify_path(f, config=config).to_dict() for f in files]
+        try:
+            files = migration_files(args.paths)
+        except FileNotFoundError as exc:
+            parser.error(str(exc))
+        items = classify_files(files, config, args.jobs)
     out = sys.stdout
+    classes: set[str] = set()
     if args.format == "jsonl":
-        out.write("".join(json.dumps(r) + "\n" for r in results))
-    elif args.format == "json":
-        json.dump(results, out, indent=2)
-        out.write("\n")
-    elif args.format == "csv":
-        import pandas as pd
-
-        frame = pd.DataFrame(results)
-        for column in ("operations", "reasons", "conflicts"):
-            if column in frame:
-                frame[column] = frame[column].map(json.dumps)
-        frame.to_csv(out, index=False)
+        # Streamed: holding thousands of results only to print them costs memory and time.
+        write = out.write
+        for cls, line in items:
+            classes.add(cls)
+            write(line)
+            write("\n")
     else:
-        out.write(render_table(results) + "\n")
-    if fail_on is not None and any(MigrationClass.parse(r["class"]) >= fail_on for r in results):
+        results: list[dict[str, Any]] = []
+        for cls, line in items:
+            classes.add(cls)
+            results.append(json.loads(line))
+        write_report(results, out, args.format)
+    out.flush()
+    if args.fail_on is not None and any(MigrationClass(cls) >= args.fail_on for cls in classes):
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+    except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 0
+    sys.exit(status)

@@ -1,766 +1,1389 @@
-"""The classifier: parses a migration with tree-sitter-ruby and classifies what its `up` does.
+"""The classifier: reads a migration with tree-sitter-ruby and classifies what its `up` does at PDM time.
 
-Most restrictive wins; anything it cannot understand is `unknown` with the reason (never lighter).
+The most restrictive operation wins; anything the engine cannot bound is `unknown` with the reason, and
+one bad file is a result, never an exception.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from include.classification.annotation import Annotation, find_annotation
 from include.classification.classes import MigrationClass, most_restrictive
-from include.classification.sql import classify_sql
+from include.classification.config import Catalogue, ClassifierConfig, HelperRule, TableList
+from include.classification.result import ClassificationResult, Operation
+from include.classification.sql import DYNAMIC, classify_sql
 
-HERE = Path(__file__).resolve().parent
-MAX_BYTES = 512 * 1024
-_VERSION = re.compile(r"^(\d{14})_([a-z0-9_]+)\.rb$")
-_ANNOTATION = re.compile(r"#\s*pdm:\s*class\s*=\s*([a-z_]+)(?:\s+reason\s*=\s*\"([^\"]*)\")?", re.IGNORECASE)
-_CONFLICT_MARKERS = re.compile(rb"^(<<<<<<<|>>>>>>>|=======$)", re.MULTILINE)
-SCHEMAS = {
-    "gitlab_main": "main",
-    "gitlab_main_cell": "main",
-    "gitlab_main_clusterwide": "main",
-    "gitlab_main_org": "main",
-    "gitlab_main_cell_local": "main",
-    "gitlab_ci": "ci",
-    "gitlab_ci_cell_local": "ci",
-    "gitlab_sec": "sec",
-    "gitlab_pm": "main",
-    "gitlab_shared": "all",
-    "gitlab_internal": "all",
-}
-# Environment predicates as they evaluate on each target (None: cannot be known statically).
-PREDICATES = {
-    "gitlab_com": {
-        "Gitlab.com?": True,
-        "Gitlab.com_except_jh?": True,
-        "Gitlab.org_or_com?": True,
-        "Gitlab.dev_env_or_com?": True,
-        "Gitlab.dev_or_test_env?": False,
-        "Gitlab.dev_env_org_or_com?": True,
-        "Gitlab.jh?": False,
-        "Gitlab.ee?": True,
-        "Gitlab.staging?": False,
-        "Gitlab.canary?": False,
-        "Gitlab.self_managed?": False,
-        "Gitlab::Saas.feature_available?": None,
-        "Rails.env.production?": True,
-        "Rails.env.development?": False,
-        "Rails.env.test?": False,
-        "Rails.env.staging?": False,
-    },
-    "self_managed": {
-        "Gitlab.com?": False,
-        "Gitlab.com_except_jh?": False,
-        "Gitlab.org_or_com?": False,
-        "Gitlab.dev_env_or_com?": False,
-        "Gitlab.dev_or_test_env?": False,
-        "Gitlab.dev_env_org_or_com?": False,
-        "Gitlab.jh?": None,
-        "Gitlab.ee?": None,
-        "Gitlab.staging?": False,
-        "Gitlab.canary?": False,
-        "Gitlab.self_managed?": True,
-        "Rails.env.production?": True,
-        "Rails.env.development?": False,
-        "Rails.env.test?": False,
-        "Rails.env.staging?": False,
-    },
-}
-TABLE_SENSITIVE = {MigrationClass.DATA, MigrationClass.SCHEMA_HEAVY}
+C = MigrationClass
+_FILE_NAME = re.compile(r"^(\d+)_([a-z0-9_]+)\.rb$")
+_MIGRATION_SUPERCLASS = re.compile(r"Migration(\[|$)")
+_MODEL_SUPERCLASS = re.compile(r"(MigrationRecord|ApplicationRecord|ActiveRecord::Base|SharedModel|Model)$")
+_CONFLICT_MARKER = re.compile(rb"^(<<<<<<<( |$)|=======\s*$|>>>>>>>( |$))", re.MULTILINE)
+_SPACE = re.compile(r"\s+|\(\)")
+_TABLE_SENSITIVE = (C.DATA, C.SCHEMA_HEAVY)
+_SIZE_RANK = {None: 0, "large": 1, "over_limit": 2}
+_DECLARATIONS = frozenset(
+    {b"restrict_gitlab_migration", b"milestone", b"disable_ddl_transaction!", b"enable_lock_retries!"}
+)
+_DECLARATION_STARTS = tuple(_DECLARATIONS)
+_KINDS: dict[str, Any] = {}
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One helper call found in `up`: what it is, the table it touches, where, and its class."""
-
-    helper: str
-    table: str | None
-    line: int
-    cls: MigrationClass
-    rationale: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "helper": self.helper,
-            "table": self.table,
-            "line": self.line,
-            "class": self.cls.value,
-            "rationale": self.rationale,
+def _kinds() -> dict[str, Any]:
+    """Grammar ids of the node kinds read on the hot path (an int compare is cheaper than a type string)."""
+    if not _KINDS:
+        _parser()
+        for name in ("method", "assignment", "call", "identifier", "class", "singleton_method"):
+            _KINDS[name] = _LANGUAGE.id_for_node_kind(name, True)
+        _KINDS["literals"] = frozenset(_LANGUAGE.id_for_node_kind(name, True) for name in _LITERALS) - {
+            None,
+            0,
         }
+    return _KINDS
 
 
-@dataclass
-class ClassificationResult:
-    """What one migration does at PDM time, and why."""
+_RANK = {member: index for index, member in enumerate(MigrationClass)}
+_INDEX_ADDERS = frozenset({"add_concurrent_index", "add_index", "add_concurrent_partitioned_index"})
+_INDEX_REMOVERS = frozenset(
+    {
+        "remove_concurrent_index_by_name",
+        "remove_concurrent_index",
+        "remove_index",
+        "remove_concurrent_partitioned_index_by_name",
+    }
+)
+_TABLE_ITERATORS = frozenset({"each_batch", "each_batch_range", "each_partition", "within_each_partition"})
+_STRING_METHODS = frozenset(
+    {
+        "squish",
+        "strip",
+        "strip_heredoc",
+        "chomp",
+        "freeze",
+        "to_s",
+        "dup",
+        "lstrip",
+        "rstrip",
+        "squeeze",
+        "html_safe",
+    }
+)
+# A no-argument call on a record is read as an attribute (harmless) unless it is named for an action
+# (`expire_cache`, `run`); a name that says "attribute" (`start_date`, `update_count`) is still a read.
+_ATTRIBUTE = re.compile(r"_(at|on|date|id|ids|count|name|type|by|status|state|size|version|key|value)$")
+_ACTION_WORDS = re.compile(
+    r"^(expire|refresh|schedule|execute|perform|reset|sync|destroy|delete|update|save|remove|run|process|clear|"
+    r"flush|enqueue|create|migrate|purge|cleanup|touch|recalculate|backfill|import|export|call|invoke|apply|"
+    r"trigger|start|stop|drop|truncate|write|fix|repair|rebuild|reindex|recompute|populate|generate|notify|"
+    r"deliver|insert|upsert|increment|decrement|enable|disable|lock|unlock|archive|transfer|move|copy)(?:_|$)"
+)
+_LITERALS = frozenset(
+    {
+        "comment",
+        "string_content",
+        "heredoc_content",
+        "heredoc_body",
+        "escape_sequence",
+        "simple_symbol",
+        "hash_key_symbol",
+        "integer",
+        "float",
+        "rational",
+        "complex",
+        "true",
+        "false",
+        "nil",
+        "constant",
+        "scope_resolution",
+        "self",
+        "string_array",
+        "symbol_array",
+        "regex",
+        "character",
+        "method",
+        "singleton_method",
+        "class",
+        "module",
+        "singleton_class",
+        "empty_statement",
+        "uninterpreted",
+    }
+)
 
-    path: str
-    version: str
-    name: str
-    migration_class: MigrationClass
-    database: str
-    milestone: str | None = None
-    operations: list[Operation] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    annotated: bool = False
-    conflicts: list[str] = field(default_factory=list)
-    table_size: str | None = None
-    ddl_transaction_disabled: bool = False
-    lock_retries: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "version": self.version,
-            "name": self.name,
-            "class": self.migration_class.value,
-            "database": self.database,
-            "milestone": self.milestone,
-            "operations": [op.to_dict() for op in self.operations],
-            "reasons": list(self.reasons),
-            "annotated": self.annotated,
-            "conflicts": list(self.conflicts),
-            "table_size": self.table_size,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClassificationResult:
-        return cls(
-            path=data["path"],
-            version=data["version"],
-            name=data["name"],
-            migration_class=MigrationClass.parse(data["class"]),
-            database=data["database"],
-            milestone=data.get("milestone"),
-            operations=[
-                Operation(
-                    o["helper"],
-                    o.get("table"),
-                    o["line"],
-                    MigrationClass.parse(o["class"]),
-                    o.get("rationale", ""),
-                )
-                for o in data.get("operations", [])
-            ],
-            reasons=list(data.get("reasons", [])),
-            annotated=bool(data.get("annotated")),
-            conflicts=list(data.get("conflicts", [])),
-            table_size=data.get("table_size"),
-        )
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    helpers: dict[str, dict[str, Any]]
-    neutral: frozenset[str]
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """Target installation, the helper catalogue and the large-table list (files; defaults shipped)."""
-
-    target: str = "gitlab_com"
-    catalogue_path: str = str(HERE / "catalogue.yaml")
-    tables_path: str = str(HERE / "tables.yaml")
-
-
-@lru_cache(maxsize=8)
-def load_catalogue(path: str) -> Catalogue:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    helpers = {}
-    for name, entry in (data.get("helpers") or {}).items():
-        helpers[str(name)] = {
-            "class": MigrationClass.parse(entry["class"]),
-            "table_arg": entry.get("table_arg"),
-            "rationale": str(entry.get("rationale", "")),
-        }
-    return Catalogue(helpers, frozenset(str(n) for n in data.get("neutral") or []))
+_LANGUAGE: Any = None
+_PARSER: Any = None
+_QUERIES: dict[str, Any] = {}
 
 
-@lru_cache(maxsize=8)
-def load_tables(path: str) -> dict[str, str]:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    sizes: dict[str, str] = {}
-    for size in ("large", "over_limit"):
-        for table in data.get(size) or []:
-            sizes[str(table)] = size
-    return sizes
+def _parser() -> Any:
+    """tree-sitter-ruby parser, created on first use (never at import time)."""
+    global _LANGUAGE, _PARSER
+    if _PARSER is None:
+        import tree_sitter_ruby
+        from tree_sitter import Language, Parser
+
+        _LANGUAGE = Language(tree_sitter_ruby.language())
+        _PARSER = Parser(_LANGUAGE)
+    return _PARSER
 
 
-@lru_cache(maxsize=1)
-def _parser():
-    import tree_sitter_ruby
-    from tree_sitter import Language, Parser
+def _captures(pattern: str, node: Any) -> dict[str, list[Any]]:
+    """Nodes matched by a tree-sitter query (runs in C: no Python walk of the whole tree)."""
+    from tree_sitter import Query, QueryCursor
 
-    return Parser(Language(tree_sitter_ruby.language()))
+    query = _QUERIES.get(pattern)
+    if query is None:
+        _parser()
+        query = _QUERIES[pattern] = Query(_LANGUAGE, pattern)
+    return QueryCursor(query).captures(node)
+
+
+# -- public API -------------------------------------------------------------------------------------------
 
 
 def classify_path(path: str | Path, *, config: ClassifierConfig | None = None) -> ClassificationResult:
-    """Classify a file on disk; unreadable files are `unknown` with the reason."""
-    path = Path(path)
+    """Classify a migration file on disk; an unreadable or oversized file is `unknown` with the reason."""
+    config = config or ClassifierConfig()
+    path_text = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            return _unknown(str(path), f"file is {size} bytes, over the {MAX_BYTES}-byte limit")
-        source = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(config.max_bytes + 1)
     except OSError as exc:
-        return _unknown(str(path), f"cannot read the file: {exc.strerror}")
-    return classify_source(source, str(path), config=config)
+        return _failed(path_text, f"cannot read the file: {exc.strerror or exc}")
+    return classify_source(data, path_text, config=config)
 
 
 def classify_source(
     source: str | bytes, path: str, *, config: ClassifierConfig | None = None
 ) -> ClassificationResult:
-    """Classify one migration's Ruby source. Never raises for a bad file: it is `unknown` with the reason."""
+    """Classify one migration's Ruby source; `path` gives the version, the name and the expected class name.
+
+    Never raises for a bad file: syntax errors, binary or huge files, conflict markers and the like are
+    `unknown` with the reason.
+    """
     config = config or ClassifierConfig()
-    data = source.encode("utf-8") if isinstance(source, str) else source
+    path = str(path)
     try:
-        return _Classifier(data, path, config).run()
+        data = source.encode("utf-8", "surrogateescape") if isinstance(source, str) else bytes(source)
+        return _MigrationReader(data, path, config).classify()
     except RecursionError:
-        return _unknown(path, "the file nests too deeply to analyse")
+        return _failed(path, "the file nests too deeply to analyse")
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run; it is the strictest class
-        return _unknown(path, f"could not be analysed ({type(exc).__name__}: {exc})")
+        return _failed(path, f"could not be analysed ({type(exc).__name__}: {exc})")
 
 
-def _unknown(path: str, reason: str) -> ClassificationResult:
-    version, name = _version_and_name(path)
-    return ClassificationResult(path, version, name, MigrationClass.UNKNOWN, "unknown", reasons=[reason])
-
-
-def _version_and_name(path: str) -> tuple[str, str]:
-    match = _VERSION.match(Path(path).name)
+def version_and_name(path: str) -> tuple[str, str]:
+    """Timestamp prefix and snake-case name from a migration file name (`""` version when it has none)."""
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    match = _FILE_NAME.match(base)
     if match:
         return match.group(1), match.group(2)
-    return "", Path(path).stem
+    return "", base[:-3] if base.endswith(".rb") else base
 
 
-def _camel(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+def _failed(path: str, reason: str) -> ClassificationResult:
+    version, name = version_and_name(path)
+    return ClassificationResult(path, version, name, C.UNKNOWN, "unknown", reasons=[reason])
 
 
-class _Classifier:
+def _tableize(constant: str) -> str:
+    """Rails' default table of a model constant: `Ci::Build` -> ci_builds, `MergeRequest` -> merge_requests."""
+    snake = "_".join(
+        re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", part).lower() for part in constant.split("::") if part
+    )
+    if snake.endswith("y") and not snake.endswith(("ay", "ey", "oy", "uy")):
+        return snake[:-1] + "ies"
+    if snake.endswith(("s", "x", "ch", "sh")):
+        return snake + "es"
+    return snake + "s"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _squash(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+class _Local:
+    """What the engine knows of a local variable: the table of the relation it holds, or its value node."""
+
+    __slots__ = ("table", "value", "kind")
+
+    def __init__(self, table: str | None = None, value: Any = None, kind: str | None = None) -> None:
+        self.table = table
+        self.value = value
+        self.kind = kind  # "redis", "sidekiq" or "reversible": a handle that is not a database relation
+
+
+class _MigrationReader:
+    """One file's analysis: parse, find the migration class, walk `up`, build the result."""
+
     def __init__(self, data: bytes, path: str, config: ClassifierConfig) -> None:
         self.data = data
         self.path = path
         self.config = config
-        self.catalogue = load_catalogue(config.catalogue_path)
-        self.tables = load_tables(config.tables_path)
-        self.predicates = PREDICATES.get(config.target, PREDICATES["gitlab_com"])
+        self.catalogue: Catalogue = config.catalogue()
+        self.tables: TableList = config.tables()
+        self.predicates = self.catalogue.predicates.get(config.target, {})
         self.operations: list[Operation] = []
         self.reasons: list[str] = []
-        self.constants: dict[str, str] = {}
+        self.const_nodes: dict[str, Any] = {}
+        self.const_values: dict[str, Any] = {}
         self.methods: dict[str, Any] = {}
-        self.model_tables: dict[str, str] = {}
-        self.heredocs: dict[int, Any] = {}
-        self.visiting: set[str] = set()
+        self.models: dict[str, str] = {}
+        self.model_methods: dict[str, tuple[Any, str]] = {}
+        self.heredocs: dict[int, Any] | None = None
+        self.locals: dict[str, _Local] = {}
+        self.stack: list[str] = []
+        self.followed: set[tuple[str, str]] = set()
+        self.current_model: str | None = None
+        self.indexes_added: dict[str, int] = {}
+        self.indexes_removed: dict[str, int] = {}
+        self.root: Any = None
+        self.const_assignments: list[Any] = []
+        self.all_constants = False
 
-    def text(self, node: Any) -> str:
-        return node.text.decode("utf-8", "replace") if node is not None else ""
-
-    # -- entry --------------------------------------------------------------------------------------
-    def run(self) -> ClassificationResult:
-        version, name = _version_and_name(self.path)
-        if len(self.data) > MAX_BYTES:
-            return _unknown(self.path, f"file is {len(self.data)} bytes, over the {MAX_BYTES}-byte limit")
-        if b"\x00" in self.data:
-            return _unknown(self.path, "binary file (contains NUL bytes)")
-        if not self.data.strip():
-            return _unknown(self.path, "empty file: Rails cannot load a migration from it")
-        if _CONFLICT_MARKERS.search(self.data):
-            return _unknown(self.path, "merge-conflict markers in the file")
-        tree = _parser().parse(self.data)
+    # -- entry ----------------------------------------------------------------------------------------------
+    def classify(self) -> ClassificationResult:
+        data, path = self.data, self.path
+        version, name = version_and_name(path)
+        if len(data) > self.config.max_bytes:
+            return _failed(path, f"file is over the {self.config.max_bytes}-byte limit: not analysed")
+        if b"\x00" in data:
+            return _failed(path, "binary file (NUL bytes): Rails cannot load it as a migration")
+        if not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return _failed(
+                    path, f"not UTF-8 text (byte {exc.start}): Rails cannot load it as a migration"
+                )
+        if not data.strip():
+            return _failed(path, "empty file: Rails cannot load a migration from it")
+        if (b"<<<<<<<" in data or b">>>>>>>" in data or b"=======" in data) and _CONFLICT_MARKER.search(data):
+            line = data[: _CONFLICT_MARKER.search(data).start()].count(b"\n") + 1
+            return _failed(path, f"merge-conflict marker at line {line}: Rails cannot load the file")
+        tree = _parser().parse(data)
         root = tree.root_node
         if root.has_error:
-            line = _first_error_line(root)
-            return _unknown(self.path, f"Ruby syntax error near line {line}")
-        klass = self.migration_class(root)
-        if klass is None:
-            return _unknown(self.path, "no migration class (class … < Gitlab::Database::Migration[…]) found")
-        class_name = self.text(klass.child_by_field_name("name")).split("::")[-1]
-        if name and _camel(name) != class_name:
-            return _unknown(
-                self.path, f"class {class_name} does not match the file name (Rails expects {_camel(name)})"
+            return _failed(
+                path, f"Ruby syntax error near line {_first_error_line(root)}: Rails cannot load the file"
             )
-        self.collect_heredocs(root)
-        body = _body(klass)
-        database, milestone, ddl_off, lock_retries = "unspecified", None, False, False
-        up = change = None
-        for child in body.named_children if body is not None else []:
-            if child.type == "assignment":
-                left, right = child.child_by_field_name("left"), child.child_by_field_name("right")
-                if left is not None and left.type == "constant":
-                    value = self.literal(right)
-                    if value is not None:
-                        self.constants[self.text(left)] = value
-            elif child.type == "method":
-                method_name = self.text(child.child_by_field_name("name"))
-                self.methods[method_name] = child
-                if method_name == "up":
-                    up = child
-                elif method_name == "change":
-                    change = child
-            elif child.type == "class":
-                self.collect_model(child)
-            elif child.type in ("call", "identifier"):
-                method, _, args = self.call_parts(child)
-                if method == "restrict_gitlab_migration":
-                    schema = self.keyword_arg(args, "gitlab_schema")
-                    database = SCHEMAS.get((schema or "").lstrip(":"), schema or "unknown")
-                elif method == "milestone":
-                    milestone = self.literal(args[0]) if args else None
-                elif method == "disable_ddl_transaction!":
-                    ddl_off = True
-                elif method == "enable_lock_retries!":
-                    lock_retries = True
-        target = up or change
-        if target is None:
-            result = _unknown(self.path, "no `up` or `change` method: what runs cannot be determined")
-            return result
-        self.visiting.add(self.text(target.child_by_field_name("name")))
-        self.walk_statements(_body(target))
-        cls = most_restrictive(op.cls for op in self.operations)
-        if not self.operations:
-            self.reasons.append("`up` performs nothing on this target")
-        table_size = self.escalate()
-        cls = most_restrictive([cls, *(op.cls for op in self.operations)])
-        if database == "unspecified":
-            database = "all"
-        result = ClassificationResult(
-            path=self.path,
-            version=version,
-            name=name,
-            migration_class=cls,
-            database=database,
-            milestone=milestone,
-            operations=self.operations,
-            reasons=self.reasons,
-            table_size=table_size,
-            ddl_transaction_disabled=ddl_off,
-            lock_retries=lock_retries,
-        )
-        self.apply_annotation(result)
-        if cls is not MigrationClass.NOOP or self.operations:
-            strongest = [op for op in self.operations if op.cls is result.migration_class]
-            if strongest and not result.annotated:
-                op = strongest[0]
-                where = f" on {op.table}" if op.table else ""
-                result.reasons.insert(
-                    0, f"{result.migration_class.value}: {op.helper}{where} (line {op.line}): {op.rationale}"
-                )
+        self.root = root
+        klass = self.find_migration_class(root, name)
+        if klass is None:
+            return _failed(
+                path, "no migration class (class ... < Gitlab::Database::Migration[...]) in the file"
+            )
+        class_name = self.text(klass.child_by_field_name("name")).rsplit("::", 1)[-1]
+        if name and _squash(class_name) != _squash(name):
+            expected = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+            return _failed(
+                path, f"class {class_name} does not match the file name (Rails expects {expected})"
+            )
+        result = ClassificationResult(path, version, name, C.NOOP, "all")
+        entry = self.read_class_body(klass, result)
+        if entry is None:
+            self.reasons.append("no `up` or `change` method: Rails runs nothing for this migration")
+        else:
+            self.stack.append(entry)
+            self.walk(_body(self.methods[entry]))
+            self.stack.pop()
+        self.finish(result)
+        annotation = find_annotation(data, root) if b"pdm:" in data else None
+        if annotation is not None:
+            self.apply_annotation(result, annotation)
         return result
 
-    def migration_class(self, root: Any) -> Any:
-        """The migration class: top level, or nested in modules (not a full-tree walk: it is the hot path)."""
+    @staticmethod
+    def text(node: Any) -> str:
+        return node.text.decode("utf-8", "replace") if node is not None else ""
+
+    def find_migration_class(self, root: Any, name: str) -> Any:
+        """The migration class: the one named after the file, else the first `< ...Migration[...]` class."""
+        found = []
         pending = list(root.named_children)
         while pending:
             node = pending.pop(0)
-            if node.type == "class" and "Migration" in self.text(node.child_by_field_name("superclass")):
-                return node
-            if node.type == "module":
+            if node.type == "class":
+                superclass = node.child_by_field_name("superclass")
+                if superclass is not None and _MIGRATION_SUPERCLASS.search(self.text(superclass)):
+                    found.append(node)
+            elif node.type == "module":
                 body = _body(node)
-                pending.extend(body.named_children if body is not None else [])
-        return None
+                if body is not None:
+                    pending.extend(body.named_children)
+        if len(found) < 2:
+            return found[0] if found else None
+        for node in found:
+            if _squash(self.text(node.child_by_field_name("name")).rsplit("::", 1)[-1]) == _squash(name):
+                return node
+        return found[0]
 
-    def collect_model(self, node: Any) -> None:
-        """Inner model classes: `self.table_name = 'x'` maps the constant to its table."""
-        name = self.text(node.child_by_field_name("name"))
-        for assignment in _descendants(node, "assignment"):
-            left = self.text(assignment.child_by_field_name("left"))
-            if left == "self.table_name":
-                value = self.literal(assignment.child_by_field_name("right"))
-                if value:
-                    self.model_tables[name] = value
-        self.model_tables.setdefault(name, _snake(name) + "s")
+    def collect_constants(self, root: Any) -> None:
+        """Constant definitions at top level, in modules and in classes (not inside methods)."""
+        pending = [root]
+        while pending:
+            node = pending.pop()
+            for child in node.named_children:
+                kind = child.type
+                if kind == "assignment":
+                    left = child.child_by_field_name("left")
+                    if left is not None and left.type == "constant":
+                        self.const_nodes.setdefault(self.text(left), child.child_by_field_name("right"))
+                elif kind in ("class", "module"):
+                    body = _body(child)
+                    if body is not None:
+                        pending.append(body)
 
-    def collect_heredocs(self, root: Any) -> None:
-        if b"<<" not in self.data:
-            return
-        starts = list(_descendants(root, "heredoc_beginning"))
-        bodies = list(_descendants(root, "heredoc_body"))
-        for start, body in zip(starts, bodies, strict=False):
-            self.heredocs[start.id] = body
-
-    # -- values -------------------------------------------------------------------------------------
-    def literal(self, node: Any) -> str | None:
-        """A constant's or argument's static value: symbols, strings, resolved constants."""
-        if node is None:
-            return None
-        if node.type == "simple_symbol":
-            return self.text(node)[1:]
-        if node.type in ("string", "delimited_symbol"):
-            if any(c.type == "interpolation" for c in node.named_children):
-                return None
-            return "".join(self.text(c) for c in node.named_children if c.type == "string_content")
-        if node.type == "constant":
-            return self.constants.get(self.text(node))
-        if node.type == "scope_resolution":
-            return self.constants.get(self.text(node).split("::")[-1])
-        if node.type in ("integer", "float"):
-            return self.text(node)
-        if node.type == "call" and self.text(node.child_by_field_name("method")) in (
-            "freeze",
-            "to_s",
-            "to_sym",
-        ):
-            return self.literal(node.child_by_field_name("receiver"))
-        return None
-
-    def sql_text(self, node: Any) -> tuple[str, bool]:
-        """SQL of an `execute` argument; the flag says it had interpolation (parts unknown)."""
-        if node is None:
-            return "", True
-        if node.type == "heredoc_beginning":
-            body = self.heredocs.get(node.id)
-            if body is None:
-                return "", True
-            parts = [
-                self.text(c) if c.type == "heredoc_content" else " ? "
-                for c in body.named_children
-                if c.type != "heredoc_end"
-            ]
-            return "".join(parts), any(c.type == "interpolation" for c in body.named_children)
-        if node.type == "string":
-            parts = [self.text(c) if c.type == "string_content" else " ? " for c in node.named_children]
-            return "".join(parts), any(c.type == "interpolation" for c in node.named_children)
-        if node.type in ("constant", "identifier", "scope_resolution"):
-            value = self.literal(node)
-            return (value, False) if value else ("", True)
-        if node.type == "call":
-            receiver = node.child_by_field_name("receiver")
-            if receiver is not None:
-                return self.sql_text(receiver)
-        heredoc = next(iter(_descendants(node, "heredoc_beginning")), None)
-        if heredoc is not None:
-            return self.sql_text(heredoc)
-        return self.text(node), True
-
-    def keyword_arg(self, args: list[Any], key: str) -> str | None:
-        for arg in args:
-            for pair in [arg] if arg.type == "pair" else _descendants(arg, "pair"):
-                if self.text(pair.child_by_field_name("key")).rstrip(":").lstrip(":") == key:
-                    return self.literal(pair.child_by_field_name("value")) or self.text(
-                        pair.child_by_field_name("value")
-                    )
-        return None
-
-    def call_parts(self, node: Any) -> tuple[str, Any, list[Any]]:
-        if node.type == "identifier":
-            return self.text(node), None, []
-        method = self.text(node.child_by_field_name("method"))
-        receiver = node.child_by_field_name("receiver")
-        arguments = node.child_by_field_name("arguments")
-        args = [c for c in arguments.named_children] if arguments is not None else []
-        return method, receiver, args
-
-    # -- walking ------------------------------------------------------------------------------------
-    def walk_statements(self, body: Any) -> None:
-        """Walk statements in order; `return if <known true>` ends the reachable part."""
+    def read_class_body(self, klass: Any, result: ClassificationResult) -> str | None:
+        """Methods, inner models and declarations of the migration class; returns the entry method."""
+        body = _body(klass)
         if body is None:
-            return
-        for statement in body.named_children:
-            if statement.type in ("if_modifier", "unless_modifier") and statement.named_children:
-                action = statement.named_children[0]
-                condition = statement.child_by_field_name("condition") or statement.named_children[-1]
-                verdict = self.condition(condition)
-                if statement.type == "unless_modifier" and verdict is not None:
-                    verdict = not verdict
-                if action.type in ("return", "next") or self.text(action) in ("return", "next"):
-                    if verdict is True:
-                        self.reasons.append(
-                            f"stops early on this target: `{self.text(statement)}` (line {statement.start_point[0] + 1})"
-                        )
-                        return
-                    continue
-                if verdict is None:
-                    self.visit_condition(condition)
-                if verdict is False:
-                    continue
-                self.visit(action)
-                continue
-            self.visit(statement)
+            return None
+        data = self.data
+        kinds = _kinds()
+        method_kind, assignment_kind, call_kind = kinds["method"], kinds["assignment"], kinds["call"]
+        for child in body.named_children:
+            kind = child.kind_id
+            if kind == method_kind:
+                self.methods[child.child_by_field_name("name").text.decode()] = child
+            elif kind == assignment_kind:
+                self.const_assignments.append(child)  # read on first use of a constant
+            elif kind == call_kind or kind == kinds["identifier"]:
+                if data.startswith(_DECLARATION_STARTS, child.start_byte):
+                    self.read_declaration(child, result)
+            elif kind == kinds["class"]:
+                self.read_model(child)
+            elif kind == kinds["singleton_method"]:
+                method_name = self.text(child.child_by_field_name("name"))
+                if method_name in ("up", "change", "down"):
+                    self.methods.setdefault(method_name, child)
+        for entry in ("up", "change"):
+            if entry in self.methods:
+                return entry
+        return None
 
-    def condition(self, node: Any) -> bool | None:
-        """Evaluate an environment predicate for the target; None when not statically known."""
+    def read_declaration(self, node: Any, result: ClassificationResult) -> None:
+        method_node = node if node.type == "identifier" else node.child_by_field_name("method")
+        method = method_node.text if method_node is not None else b""
+        if method not in _DECLARATIONS:
+            return
+        method = method.decode()
+        arguments = node.child_by_field_name("arguments") if node.type == "call" else None
+        args = arguments.named_children if arguments is not None else []
+        if method == "restrict_gitlab_migration":
+            schema = self.keyword(args, "gitlab_schema")
+            value = str(self.literal(schema) or self.text(schema)).lstrip(":") if schema is not None else ""
+            result.database = self.catalogue.schemas.get(value) or (
+                value.removeprefix("gitlab_") or "unknown"
+            )
+        elif method == "milestone" and args:
+            value = self.literal(args[0])
+            result.milestone = str(value) if value is not None else self.text(args[0]).strip("'\"")
+        elif method == "disable_ddl_transaction!":
+            result.ddl_transaction = False
+        elif method == "enable_lock_retries!":
+            result.lock_retries = True
+
+    def read_model(self, node: Any) -> None:
+        """An inner model class: its table (`self.table_name = ...` or Rails' default) and its methods."""
+        name = self.text(node.child_by_field_name("name"))
+        superclass = self.text(node.child_by_field_name("superclass"))
+        body = _body(node)
+        table = None
+        for child in body.named_children if body is not None else []:
+            if (
+                child.type == "assignment"
+                and self.text(child.child_by_field_name("left")) == "self.table_name"
+            ):
+                value = self.literal(child.child_by_field_name("right"))
+                table = str(value) if value is not None else None
+        if (
+            table is None
+            and not _MODEL_SUPERCLASS.search(superclass)
+            and "::" not in superclass
+            and superclass
+        ):
+            return  # not a model: a helper class of the migration
+        table = table or _tableize(name.rsplit("::", 1)[-1])
+        self.models[name] = table
+        self.models[name.rsplit("::", 1)[-1]] = table
+        for child in body.named_children if body is not None else []:
+            if child.type in ("method", "singleton_method"):
+                self.model_methods[self.text(child.child_by_field_name("name"))] = (child, table)
+            elif child.type == "call" and self.text(child.child_by_field_name("method")) == "scope":
+                arguments = child.child_by_field_name("arguments")
+                first = (
+                    arguments.named_children[0]
+                    if arguments is not None and arguments.named_children
+                    else None
+                )
+                if first is not None and first.type == "simple_symbol":
+                    self.model_methods.setdefault(self.text(first)[1:], (None, table))
+
+    # -- values ---------------------------------------------------------------------------------------------
+    def const_node(self, name: str) -> Any:
+        """The value node of constant `name`: the migration class first, then the rest of the file."""
+        if self.const_assignments:
+            for assignment in self.const_assignments:
+                left = assignment.child_by_field_name("left")
+                if left is not None and left.type == "constant":
+                    self.const_nodes[left.text.decode()] = assignment.child_by_field_name("right")
+            self.const_assignments = []
+        node = self.const_nodes.get(name)
+        if node is None and not self.all_constants:
+            self.all_constants = True
+            self.collect_constants(self.root)
+            node = self.const_nodes.get(name)
+        return node
+
+    def constant(self, name: str) -> Any:
+        if name in self.const_values:
+            return self.const_values[name]
+        self.const_values[name] = None  # recursion guard
+        node = self.const_node(name)
+        value = self.literal(node) if node is not None else None
+        self.const_values[name] = value
+        return value
+
+    def literal(self, node: Any) -> Any:
+        """Static value of a node: string, symbol, number, array, resolved constant; None when not static."""
         if node is None:
             return None
-        text = re.sub(r"\s+", "", self.text(node))
-        if node.type == "parenthesized_statements" and node.named_children:
-            return self.condition(node.named_children[0])
-        if node.type == "unary" and text.startswith(("!", "not")):
-            inner = self.condition(node.named_children[0]) if node.named_children else None
-            return None if inner is None else not inner
-        if node.type == "binary":
-            left = self.condition(node.child_by_field_name("left"))
-            right = self.condition(node.child_by_field_name("right"))
+        kind = node.type
+        if kind == "simple_symbol":
+            return self.text(node)[1:]
+        if kind in ("string", "delimited_symbol"):
+            parts = []
+            for child in node.named_children:
+                if child.type == "string_content":
+                    parts.append(self.text(child))
+                elif child.type == "interpolation":
+                    inner = child.named_children[0] if child.named_children else None
+                    value = self.literal(inner)
+                    if value is None or isinstance(value, list):
+                        return None
+                    parts.append(str(value))
+                elif child.type == "escape_sequence":
+                    parts.append(self.text(child))
+            return "".join(parts)
+        if kind == "integer":
+            try:
+                return int(self.text(node).replace("_", ""), 0)
+            except ValueError:
+                return None
+        if kind == "constant":
+            return self.constant(self.text(node))
+        if kind == "scope_resolution":
+            name = node.child_by_field_name("name")
+            return self.constant(self.text(name)) if name is not None else None
+        if kind in ("array", "string_array", "symbol_array"):
+            values = [self.literal(c) for c in node.named_children]
+            if kind != "array":
+                values = [self.text(c).lstrip(":") for c in node.named_children]
+            return values if all(v is not None for v in values) else None
+        if kind in ("bare_string", "bare_symbol"):
+            return self.text(node)
+        if kind == "identifier":
+            local = self.locals.get(self.text(node))
+            if local is not None and local.value is not None and local.value is not node:
+                return self.literal(local.value)
+            return None
+        if kind == "call":
+            method = self.text(node.child_by_field_name("method"))
+            if method in ("freeze", "to_s", "to_sym", "dup", "strip", "squish", "to_i"):
+                return self.literal(node.child_by_field_name("receiver"))
+        if kind == "parenthesized_statements" and node.named_children:
+            return self.literal(node.named_children[-1])
+        return None
+
+    def table_name(self, node: Any) -> str | None:
+        """The table a helper argument names: a literal, a constant, or a model class / relation."""
+        value = self.literal(node)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list):
+            return str(value[0]) if value and isinstance(value[0], str) else None
+        if node is not None and node.type in ("constant", "scope_resolution", "call", "identifier"):
+            return self.relation_table(node)
+        return None
+
+    def relation_table(self, node: Any, depth: int = 0) -> str | None:
+        """The table behind a model constant, relation chain, batch variable or `define_batchable_model`."""
+        while node is not None and depth < 30:
+            depth += 1
+            kind = node.type
+            if kind == "call":
+                method = self.text(node.child_by_field_name("method"))
+                receiver = node.child_by_field_name("receiver")
+                if method == "define_batchable_model" or (
+                    method == "new" and self.text(receiver).endswith("Table")
+                ):
+                    arguments = node.child_by_field_name("arguments")
+                    first = (
+                        arguments.named_children[0]
+                        if arguments is not None and arguments.named_children
+                        else None
+                    )
+                    value = self.literal(first)
+                    return str(value) if isinstance(value, str) else None
+                if receiver is None:
+                    if method in self.methods and method not in self.stack:
+                        return self.method_table(method)
+                    return self.current_model
+                node = receiver
+                continue
+            if kind in ("identifier", "instance_variable"):
+                name = self.text(node)
+                local = self.locals.get(name)
+                if local is not None:
+                    return local.table
+                if name in self.methods and name not in self.stack:
+                    return self.method_table(name)
+                return None
+            if kind in ("constant", "scope_resolution"):
+                name = self.text(node).removeprefix("::")
+                if name in self.models:
+                    return self.models[name]
+                value = self.literal(node)
+                if isinstance(value, str):
+                    return value
+                if self.neutral_receiver(name):
+                    return None
+                return _tableize(name)
+            if kind == "parenthesized_statements" and node.named_children:
+                node = node.named_children[-1]
+                continue
+            if kind == "element_reference":
+                node = node.child_by_field_name("object")
+                continue
+            return None
+        return None
+
+    def method_table(self, name: str) -> str | None:
+        """A private method that returns a model (`def model = define_batchable_model(:x)`): its table."""
+        body = _body(self.methods[name])
+        if body is None or not body.named_children:
+            return None
+        self.stack.append(name)
+        try:
+            last = body.named_children[-1]
+            if last.type in ("assignment", "operator_assignment"):
+                last = last.child_by_field_name("right")
+            return self.relation_table(last)
+        finally:
+            self.stack.pop()
+
+    def keyword(self, args: list[Any], key: str) -> Any:
+        for arg in args:
+            pairs = [arg] if arg.type == "pair" else (arg.named_children if arg.type == "hash" else [])
+            for pair in pairs:
+                if pair.type != "pair":
+                    continue
+                name = self.text(pair.child_by_field_name("key")).strip(":'\" ")
+                if name == key:
+                    return pair.child_by_field_name("value")
+        return None
+
+    def heredoc_body(self, beginning: Any) -> Any:
+        """The body of a heredoc: tree-sitter places it after the statement that opens it, in opening order."""
+        if self.heredocs is None:
+            self.heredocs = {}
+        found = self.heredocs.get(beginning.start_byte)
+        if found is not None:
+            return found
+        statement = beginning
+        while statement.parent is not None:
+            sibling = statement.next_named_sibling
+            if sibling is not None and sibling.type == "heredoc_body":
+                break
+            statement = statement.parent
+        else:
+            return None
+        openings, pending = [], [statement]
+        while pending:
+            node = pending.pop()
+            if node.type == "heredoc_beginning":
+                openings.append(node)
+            else:
+                pending.extend(node.named_children)
+        openings.sort(key=lambda n: n.start_byte)
+        sibling = statement.next_named_sibling
+        for opening in openings:
+            if sibling is None or sibling.type != "heredoc_body":
+                break
+            self.heredocs[opening.start_byte] = sibling
+            sibling = sibling.next_named_sibling
+        return self.heredocs.get(beginning.start_byte)
+
+    def sql_text(self, node: Any, depth: int = 0) -> str | None:
+        """The SQL an argument holds, with run-time parts as DYNAMIC; None when it cannot be read at all."""
+        if node is None or depth > 20:
+            return None
+        kind = node.type
+        if kind in ("string", "heredoc_beginning"):
+            container = self.heredoc_body(node) if kind == "heredoc_beginning" else node
+            if container is None:
+                return None
+            parts = []
+            for child in container.named_children:
+                child_kind = child.type
+                if child_kind in ("string_content", "heredoc_content", "escape_sequence"):
+                    parts.append(self.text(child))
+                elif child_kind == "interpolation":
+                    inner = child.named_children[0] if child.named_children else None
+                    value = self.literal(inner)
+                    if isinstance(value, list):
+                        value = ", ".join(str(v) for v in value)
+                    parts.append(str(value) if value is not None else f" {DYNAMIC} ")
+            return "".join(parts)
+        if kind in ("constant", "scope_resolution"):
+            name = node.child_by_field_name("name") if kind == "scope_resolution" else node
+            target = self.const_node(self.text(name))
+            return self.sql_text(target, depth + 1) if target is not None else None
+        if kind == "identifier":
+            local = self.locals.get(self.text(node))
+            if local is not None and local.value is not None:
+                return self.sql_text(local.value, depth + 1)
+            return None
+        if kind == "call":
+            method = self.text(node.child_by_field_name("method"))
+            receiver = node.child_by_field_name("receiver")
+            if method in _STRING_METHODS and receiver is not None:
+                return self.sql_text(receiver, depth + 1)
+            if method in ("format", "sprintf") and receiver is None:
+                arguments = node.child_by_field_name("arguments")
+                if arguments is not None and arguments.named_children:
+                    return self.sql_text(arguments.named_children[0], depth + 1)
+            if method == "sql" and self.text(receiver).removeprefix("::") == "Arel":
+                arguments = node.child_by_field_name("arguments")
+                if arguments is not None and arguments.named_children:
+                    return self.sql_text(arguments.named_children[0], depth + 1)
+            return None
+        if kind == "binary" and self.text(node.child_by_field_name("operator")) == "%":
+            return self.sql_text(node.child_by_field_name("left"), depth + 1)
+        if kind == "binary" and self.text(node.child_by_field_name("operator")) == "+":
+            left = self.sql_text(node.child_by_field_name("left"), depth + 1)
+            right = self.sql_text(node.child_by_field_name("right"), depth + 1)
+            return (left or f" {DYNAMIC} ") + (right or f" {DYNAMIC} ")
+        if kind == "parenthesized_statements" and node.named_children:
+            return self.sql_text(node.named_children[-1], depth + 1)
+        return None
+
+    # -- conditions -----------------------------------------------------------------------------------------
+    def truth(self, node: Any, depth: int = 0) -> bool | None:
+        """Value of a condition on the target (`Gitlab.com?`, `!Gitlab.dev_or_test_env?`, ...); None if unknown."""
+        if node is None or depth > 10:
+            return None
+        kind = node.type
+        if kind == "parenthesized_statements":
+            return self.truth(node.named_children[-1], depth + 1) if node.named_children else None
+        if kind == "unary":
+            operand = node.child_by_field_name("operand")
             operator = self.text(node.child_by_field_name("operator"))
-            if operator in ("&&", "and"):
-                if left is False or right is False:
-                    return False
-                return True if left and right else None
-            if operator in ("||", "or"):
+            if operator in ("!", "not"):
+                value = self.truth(operand, depth + 1)
+                return None if value is None else not value
+            return None
+        if kind == "binary":
+            operator = self.text(node.child_by_field_name("operator"))
+            if operator in ("&&", "and", "||", "or"):
+                left = self.truth(node.child_by_field_name("left"), depth + 1)
+                right = self.truth(node.child_by_field_name("right"), depth + 1)
+                if operator in ("&&", "and"):
+                    if left is False or right is False:
+                        return False
+                    return True if left and right else None
                 if left is True or right is True:
                     return True
                 return False if left is False and right is False else None
             return None
-        return self.predicates.get(text.removeprefix("::"))
-
-    def visit_condition(self, node: Any) -> None:
-        """A condition the target does not decide still runs: its calls count (strictest first)."""
-        if node is None:
-            return
-        if node.type in ("call", "identifier"):
-            if self.predicates.get(re.sub(r"\s+", "", self.text(node)).removeprefix("::")) is None:
-                self.visit_call(node)
-            return
-        for child in node.named_children:
-            self.visit_condition(child)
-
-    def visit(self, node: Any) -> None:
-        kind = node.type
-        if kind in (
-            "comment",
-            "string",
-            "simple_symbol",
-            "integer",
-            "float",
-            "true",
-            "false",
-            "nil",
-            "constant",
-            "self",
-        ):
-            return
-        if kind in ("if", "unless", "elsif"):
-            verdict = self.condition(node.child_by_field_name("condition"))
-            if kind == "unless" and verdict is not None:
-                verdict = not verdict
-            if verdict is None:
-                self.visit_condition(node.child_by_field_name("condition"))
-            consequence = node.child_by_field_name("consequence")
-            alternative = node.child_by_field_name("alternative")
-            if verdict is not False and consequence is not None:
-                self.walk_statements(consequence)
-            if verdict is not True and alternative is not None:
-                self.visit(alternative)
-            return
-        if kind in ("if_modifier", "unless_modifier"):
-            self.walk_statements_single(node)
-            return
+        if kind in ("true", "false", "nil"):
+            return kind == "true"
         if kind in ("call", "identifier"):
+            key = self.predicate_key(node)
+            if key in self.predicates:
+                return self.predicates[key]
             if (
-                kind == "identifier"
-                and node.parent is not None
-                and node.parent.type
-                not in (
-                    "body_statement",
-                    "then",
-                    "else",
-                    "do_block",
-                    "block",
-                    "begin",
-                    "parenthesized_statements",
+                key in self.methods
+                and key not in self.stack
+                and (
+                    kind == "identifier"
+                    or (
+                        node.child_by_field_name("receiver") is None
+                        and node.child_by_field_name("arguments") is None
+                    )
                 )
             ):
-                return  # a local variable in an expression
-            self.visit_call(node)
-            return
-        if kind in ("method", "singleton_method", "class", "module"):
-            return  # definitions run only when called
-        for child in node.named_children:
-            self.visit(child)
-
-    def walk_statements_single(self, node: Any) -> None:
-        class _Single:
-            named_children = [node]
-
-        self.walk_statements(_Single())
-
-    def visit_call(self, node: Any) -> None:
-        method, receiver, args = self.call_parts(node)
-        line = node.start_point[0] + 1
-        receiver_text = self.text(receiver)
-        block = node.child_by_field_name("block")
-        # Private helpers of the migration class: follow them (once per path).
-        if receiver is None and method in self.methods:
-            if method in self.visiting:
-                return
-            self.visiting.add(method)
-            self.walk_statements(_body(self.methods[method]))
-            self.visiting.discard(method)
-            self.visit_children(args, block)
-            return
-        if method in (
-            "execute",
-            "exec_query",
-            "exec_update",
-            "exec_delete",
-            "exec_insert",
-        ) and receiver_text in (
-            "",
-            "connection",
-            "ApplicationRecord.connection",
-            "ActiveRecord::Base.connection",
-            "self",
-        ):
-            sql, dynamic = self.sql_text(args[0] if args else None)
-            cls, rationale, table = classify_sql(sql, dynamic)
-            self.add(f"{receiver_text + '.' if receiver_text else ''}{method}", table, line, cls, rationale)
-            return
-        if receiver_text == "Rails.cache" and method in ("delete", "write", "fetch", "read", "exist?"):
-            self.add(
-                f"Rails.cache.{method}",
-                None,
-                line,
-                MigrationClass.NOOP,
-                "a single cache key: nothing in the database",
-            )
-            self.visit_children(args, block)
-            return
-        if method == "steal" and receiver_text.endswith("BackgroundMigration"):
-            only_deletes = block is not None and all(
-                self.text(c.child_by_field_name("method")) in ("delete", "delete_all")
-                for c in _descendants(block, "call")
-                if c.child_by_field_name("method") is not None
-            )
-            if only_deletes:
-                self.add(
-                    "Gitlab::BackgroundMigration.steal",
-                    None,
-                    line,
-                    MigrationClass.BACKGROUND,
-                    "steal with a block that only deletes queued jobs",
+                body = _body(self.methods[key])
+                statements = (
+                    [c for c in body.named_children if c.type != "comment"] if body is not None else []
                 )
-            else:
-                self.add(
-                    "Gitlab::BackgroundMigration.steal",
-                    None,
-                    line,
-                    MigrationClass.DATA,
-                    "runs queued background jobs inline",
-                )
-            return
-        entry = self.catalogue.helpers.get(method)
-        if entry is not None:
-            table = self.table_for(entry, args, receiver)
-            self.add(method, table, line, entry["class"], entry["rationale"])
-            if receiver is not None:
-                self.visit_receiver(receiver)
-            self.visit_children(args, block)
-            return
-        if method in self.catalogue.neutral:
-            if receiver is not None:
-                self.visit_receiver(receiver)
-            self.visit_children(args, block)
-            return
-        # Anything else may touch the database in ways a static reading cannot bound.
-        what = f"{receiver_text}.{method}" if receiver_text else method
-        if (
-            receiver is None
-            and not args
-            and block is None
-            and node.type == "identifier"
-            and method.islower()
-            and "_" not in method
-            and len(method) <= 2
-        ):
-            return  # a short local variable used as a statement
-        self.add(what, None, line, MigrationClass.UNKNOWN, "call with an effect the catalogue does not know")
-        self.visit_children(args, block)
-
-    def visit_receiver(self, receiver: Any) -> None:
-        if receiver.type == "call":
-            self.visit_call(receiver)
-        elif receiver.type not in ("constant", "scope_resolution", "identifier", "self", "instance_variable"):
-            self.visit(receiver)
-
-    def visit_children(self, args: list[Any], block: Any) -> None:
-        for arg in args:
-            if arg.type in ("block_argument",):
-                continue
-            for call in [arg] if arg.type == "call" else []:
-                self.visit_call(call)
-            if arg.type not in ("call",):
-                for inner in arg.named_children:
-                    if inner.type in ("call", "do_block", "block", "lambda"):
-                        self.visit(inner)
-        if block is not None:
-            body = block.child_by_field_name("body") or _body(block)
-            if body is not None:
-                self.walk_statements(body)
-            else:
-                for child in block.named_children:
-                    self.visit(child)
-
-    def table_for(self, entry: dict[str, Any], args: list[Any], receiver: Any) -> str | None:
-        index = entry.get("table_arg")
-        positional = [
-            a
-            for a in args
-            if a.type not in ("pair", "hash", "block_argument", "splat_argument", "hash_splat_argument")
-        ]
-        if index is not None and index < len(positional):
-            return self.literal(positional[index])
-        root = receiver
-        while root is not None and root.type == "call":
-            root = root.child_by_field_name("receiver")
-        if root is not None and root.type in ("constant", "scope_resolution"):
-            name = self.text(root).split("::")[-1]
-            return self.model_tables.get(name)
+                if len(statements) == 1:
+                    self.stack.append(key)
+                    try:
+                        return self.truth(statements[0], depth + 1)
+                    finally:
+                        self.stack.pop()
         return None
 
+    def predicate_key(self, node: Any) -> str:
+        """`Gitlab.com?` for `::Gitlab.com?`, `Feature.enabled?` for `Feature.enabled?(:flag, project)`."""
+        if node.type == "call":
+            receiver = node.child_by_field_name("receiver")
+            method = self.text(node.child_by_field_name("method"))
+            if receiver is None:
+                return method
+            return f"{_SPACE.sub('', self.text(receiver)).removeprefix('::')}.{method}"
+        return self.text(node)
+
+    def note_guard(self, node: Any, condition: Any, value: bool, skipped: bool) -> None:
+        line = node.start_point[0] + 1
+        condition_text = " ".join(self.text(condition).split())
+        target = self.config.target
+        if skipped:
+            self.reasons.append(f"skipped on {target}: code guarded by `{condition_text}` (line {line})")
+        else:
+            self.reasons.append(
+                f"returns early on {target}: `{' '.join(self.text(node).split())}` (line {line})"
+            )
+
+    # -- walking --------------------------------------------------------------------------------------------
+    def walk(self, body: Any) -> bool:
+        """Walk statements in order; True when the path certainly returned (the rest is unreachable)."""
+        if body is None:
+            return False
+        for statement in body.named_children:
+            if self.visit(statement):
+                return True
+        return False
+
+    def visit(self, node: Any) -> bool:
+        kind_id = node.kind_id
+        kinds = _kinds()
+        if kind_id == kinds["call"]:
+            self.visit_call(node)
+            return False
+        if kind_id in kinds["literals"]:
+            return False
+        kind = node.type
+        if kind in _LITERALS:
+            return False
+        if kind == "call":
+            self.visit_call(node)
+            return False
+        if kind == "identifier":
+            name = self.text(node)
+            if name not in self.locals:
+                self.dispatch(node, name, None, [], None)
+            return False
+        if kind in ("if", "unless", "elsif"):
+            return self.visit_if(node)
+        if kind in ("if_modifier", "unless_modifier"):
+            return self.visit_modifier(node)
+        if kind == "conditional":
+            return self.visit_ternary(node)
+        if kind in ("return", "next", "break"):
+            for child in node.named_children:
+                self.visit(child)
+            return True
+        if kind in ("assignment", "operator_assignment"):
+            self.visit_assignment(node)
+            return False
+        if kind == "lambda":
+            parameters = node.child_by_field_name("parameters")
+            for parameter in parameters.named_children if parameters is not None else []:
+                name = parameter.child_by_field_name("name") if parameter.type != "identifier" else parameter
+                self.locals[self.text(name if name is not None else parameter)] = _Local()
+            body = node.child_by_field_name("body")
+            if body is not None:
+                self.walk_block(body) if body.type in ("block", "do_block") else self.visit(body)
+            return False
+        for child in node.named_children:
+            if self.visit(child):
+                return True
+        return False
+
+    def visit_if(self, node: Any) -> bool:
+        condition = node.child_by_field_name("condition")
+        value = self.truth(condition)
+        if value is not None and node.type == "unless":
+            value = not value
+        consequence = node.child_by_field_name("consequence")
+        alternative = node.child_by_field_name("alternative")
+        if value is None:
+            self.visit(condition)
+        elif value is False and consequence is not None and consequence.named_children:
+            self.note_guard(node, condition, value, skipped=True)
+        elif value is True and alternative is not None:
+            self.note_guard(alternative, condition, value, skipped=True)
+        stopped_then = self.walk(consequence) if value is not False and consequence is not None else False
+        stopped_else = self.visit(alternative) if value is not True and alternative is not None else False
+        if value is True:
+            return stopped_then
+        if value is False:
+            return stopped_else
+        return stopped_then and stopped_else
+
+    def visit_modifier(self, node: Any) -> bool:
+        condition = node.child_by_field_name("condition")
+        body = node.child_by_field_name("body")
+        value = self.truth(condition)
+        if value is not None and node.type == "unless_modifier":
+            value = not value
+        if value is None:
+            self.visit(condition)
+        elif body is not None and body.type in ("return", "next"):
+            if value:
+                self.note_guard(node, condition, value, skipped=False)
+        elif value is False:
+            self.note_guard(node, condition, value, skipped=True)
+        if value is False or body is None:
+            return False
+        stopped = self.visit(body)
+        return stopped and value is True
+
+    def visit_ternary(self, node: Any) -> bool:
+        condition = node.child_by_field_name("condition")
+        value = self.truth(condition)
+        if value is None:
+            self.visit(condition)
+        consequence = node.child_by_field_name("consequence")
+        alternative = node.child_by_field_name("alternative")
+        if value is not False and consequence is not None:
+            self.visit(consequence)
+        if value is not True and alternative is not None:
+            self.visit(alternative)
+        return False
+
+    def visit_assignment(self, node: Any) -> None:
+        left = node.child_by_field_name("left")
+        right = node.child_by_field_name("right")
+        if right is not None:
+            self.visit(right)
+        if left is None:
+            return
+        if left.type in ("identifier", "instance_variable"):
+            local = _Local(value=right)
+            if right is not None and right.type in ("call", "identifier", "constant", "scope_resolution"):
+                if self.text(right).removeprefix("::").startswith(("Sidekiq::", "Sidekiq.")):
+                    local.kind = "sidekiq"
+                else:
+                    local.table = self.relation_table(right)
+            self.locals[self.text(left)] = local
+        elif left.type in ("left_assignment_list", "destructured_left_assignment"):
+            for child in left.named_children:
+                self.locals[self.text(child).lstrip("*")] = _Local()
+        elif left.type == "call":
+            receiver = left.child_by_field_name("receiver")
+            if receiver is not None and receiver.type == "call":
+                self.visit_call(receiver)
+
+    def visit_call(self, node: Any) -> None:
+        method_node = node.child_by_field_name("method")
+        arguments = node.child_by_field_name("arguments")
+        self.dispatch(
+            node,
+            self.text(method_node) if method_node is not None else "call",
+            node.child_by_field_name("receiver"),
+            arguments.named_children if arguments is not None else [],
+            node.child_by_field_name("block"),
+        )
+
+    def dispatch(self, node: Any, method: str, receiver: Any, args: list[Any], block: Any) -> None:
+        """Classify one call, then walk what it runs (receiver chain, arguments, block)."""
+        catalogue = self.catalogue
+        line = node.start_point[0] + 1
+        if receiver is None:
+            # The migration's own methods: follow them (once per argument list, never recursively).
+            if method in self.methods:
+                self.follow(method, args, block)
+                return
+            rule = catalogue.helpers.get(method)
+            if rule is not None:  # the common case: a migration helper
+                self.add_helper(rule, method, args, block, line)
+                return
+        receiver_text = self.text(receiver).removeprefix("::") if receiver is not None else ""
+        bare = receiver is None or receiver_text == "self"
+        if bare and method in self.methods:
+            self.follow(method, args, block)
+            return
+        if method in catalogue.dynamic_methods and receiver_text not in ("Rails.cache",):
+            self.add(
+                f"{receiver_text + '.' if receiver_text else ''}{method}",
+                None,
+                line,
+                C.UNKNOWN,
+                "dynamic call: the code it runs is computed at run time",
+            )
+            self.visit_parts(receiver, args, block)
+            return
+        if self.special(node, method, receiver, receiver_text, args, block, line):
+            return
+        if method in catalogue.sql_methods and self.on_connection(receiver, receiver_text):
+            first = next((a for a in args if a.type not in ("pair", "hash", "block_argument")), None)
+            if method not in ("update", "delete", "insert") or (
+                first is not None
+                and first.type in ("string", "heredoc_beginning", "constant", "identifier", "call")
+                and self.sql_text(first) is not None
+            ):
+                self.add_sql(method, receiver_text, first, line)
+                self.visit_parts(None, args[1:], block)
+                return
+        qualified = catalogue.qualified.get(f"{receiver_text}.{method}") if receiver_text else None
+        if qualified is not None:
+            self.add_rule(qualified, f"{receiver_text}.{method}", args, line)
+            self.visit_parts(None, args, block)
+            return
+        if (f"{receiver_text}.{method}" if receiver_text else method) in self.predicates:
+            return
+        rule = catalogue.helpers.get(method)
+        if rule is not None and (bare or self.on_connection(receiver, receiver_text)):
+            self.add_helper(rule, method, args, block, line)
+            return
+        rule = catalogue.receiver_methods.get(method)
+        if rule is not None:
+            table = None
+            if rule.cls is not C.BACKGROUND:
+                table = self.relation_table(receiver) if receiver is not None else self.current_model
+            helper = f"{self.root_text(receiver)}.{method}" if receiver is not None else method
+            self.add(helper, table, line, rule.cls, rule.rationale)
+            self.visit_parts(receiver, args, block)
+            return
+        neutral_receiver = self.neutral_receiver(receiver_text)
+        if neutral_receiver or method in catalogue.neutral_methods:
+            table = None
+            if receiver is None and args and method in _TABLE_ITERATORS:
+                table = self.table_name(args[0])  # each_batch(:table, scope: ...) { |batch| ... }
+            self.visit_parts(
+                None if neutral_receiver else receiver, args, block, iterating=block is not None, table=table
+            )
+            return
+        if method in self.model_methods and (receiver is not None or self.current_model is not None):
+            self.follow_model_method(method, receiver, args, block)
+            return
+        if receiver is not None and receiver.type in (
+            "identifier",
+            "call",
+            "instance_variable",
+            "element_reference",
+        ):
+            root = receiver
+            while root.type in ("call", "element_reference"):
+                next_root = root.child_by_field_name("receiver") or root.child_by_field_name("object")
+                if next_root is None:
+                    break
+                root = next_root
+            # A value read off a local, or off the result of a call the walk judges on its own.
+            plain_root = root.type in ("identifier", "instance_variable") or receiver.type == "call"
+            if (
+                not args
+                and block is None
+                and plain_root
+                and (
+                    method.endswith("?")
+                    or _ATTRIBUTE.search(method)
+                    or (not method.endswith("!") and not _ACTION_WORDS.search(method))
+                )
+            ):
+                self.visit_parts(receiver, args, block)
+                return  # reading an attribute of a local value
+        what = f"{self.root_text(receiver)}.{method}" if receiver is not None else method
+        root = receiver
+        while root is not None and root.type in ("call", "element_reference"):
+            root = root.child_by_field_name("receiver") or root.child_by_field_name("object")
+        if receiver is None:
+            rationale = "helper not in the catalogue: what it does cannot be bounded"
+        elif root is not None and root.type in ("constant", "scope_resolution"):
+            rationale = "calls into application code: its effect on the database cannot be bounded"
+        else:
+            rationale = "call the catalogue does not know: its effect on the database cannot be bounded"
+        self.add(what, None, line, C.UNKNOWN, rationale)
+        self.visit_parts(receiver, args, block)
+
+    def add_helper(self, rule: HelperRule, method: str, args: list[Any], block: Any, line: int) -> None:
+        self.add_rule(rule, method, args, line)
+        if method in _INDEX_ADDERS or method in _INDEX_REMOVERS:
+            self.track_index(method, args)
+        for arg in args:
+            if arg.type not in _LITERALS:
+                self.visit(arg)
+        if block is not None:
+            # What the helper yields (a table definition, the query to refine) is part of the helper.
+            self.bind_block(block, [_Local(kind="helper"), _Local(kind="helper")])
+            self.walk_block(block)
+
+    def special(
+        self,
+        node: Any,
+        method: str,
+        receiver: Any,
+        receiver_text: str,
+        args: list[Any],
+        block: Any,
+        line: int,
+    ) -> bool:
+        """The finer points of product.md §3 that a catalogue row cannot express."""
+        if receiver_text == "Rails.cache":
+            if method in ("delete", "read", "fetch", "exist?", "write"):
+                self.add(
+                    f"Rails.cache.{method}", None, line, C.NOOP, "one cache key: nothing in the database"
+                )
+            else:
+                self.add(
+                    f"Rails.cache.{method}", None, line, C.UNKNOWN, "cache work over many keys (Redis only)"
+                )
+            self.visit_parts(None, args, block)
+            return True
+        if receiver_text.startswith(("Sidekiq::", "Sidekiq.")) and receiver_text not in (
+            "Sidekiq::Cron::Job",
+        ):
+            self.add(
+                f"{receiver_text}.{method}",
+                None,
+                line,
+                C.BACKGROUND,
+                "Sidekiq API: jobs in Redis, not the database",
+            )
+            self.visit_parts(None, args, block)
+            return True
+        if method == "steal" and receiver_text.endswith("BackgroundMigration"):
+            if block is not None and self.block_only_deletes(block):
+                self.add(
+                    "Gitlab::BackgroundMigration.steal",
+                    None,
+                    line,
+                    C.BACKGROUND,
+                    "steal with a block that only deletes the queued jobs",
+                )
+            else:
+                self.add(
+                    "Gitlab::BackgroundMigration.steal",
+                    None,
+                    line,
+                    C.DATA,
+                    "runs the queued background jobs inline",
+                )
+            return True
+        if method == "perform" and receiver_text.startswith("Gitlab::BackgroundMigration::"):
+            self.add(receiver_text + ".perform", None, line, C.DATA, "runs a background migration inline")
+            self.visit_parts(None, args, block)
+            return True
+        if method == "with" and receiver_text.startswith("Gitlab::Redis::") and block is not None:
+            self.bind_block(block, [_Local(kind="redis")])
+            self.walk_block(block)
+            return True
+        if receiver is not None and receiver.type == "identifier":
+            local = self.locals.get(receiver_text)
+            if local is not None and local.kind == "helper":
+                self.visit_parts(None, args, block)
+                return True
+            if local is not None and local.kind == "sidekiq":
+                self.add(
+                    f"{receiver_text}.{method}",
+                    None,
+                    line,
+                    C.BACKGROUND,
+                    "Sidekiq API: jobs in Redis, not the database",
+                )
+                return True
+            if local is not None and local.kind == "redis":
+                plain = all(a.type in ("string", "simple_symbol", "constant") for a in args)
+                if method in ("del", "unlink") and plain and len(args) == 1:
+                    self.add(
+                        f"redis.{method}",
+                        None,
+                        line,
+                        C.NOOP,
+                        "deletes one fixed key: nothing in the database",
+                    )
+                else:
+                    self.add(
+                        f"redis.{method}",
+                        None,
+                        line,
+                        C.UNKNOWN,
+                        "Redis-only work whose effect cannot be bounded",
+                    )
+                return True
+        if method in ("reversible", "up_only") and receiver is None and block is not None:
+            if method == "up_only":
+                self.walk_block(block)
+            else:
+                self.bind_block(block, [_Local(kind="reversible")])
+                self.walk_block(block)
+            return True
+        if receiver is not None and receiver.type == "identifier" and method in ("up", "down"):
+            local = self.locals.get(receiver_text)
+            if local is not None and local.kind == "reversible":
+                if method == "up" and block is not None:
+                    self.walk_block(block)
+                return True
+        return False
+
+    def root_text(self, node: Any) -> str:
+        """`Model` for `Model.where(...).limit(...)`: the start of a call chain, for readable helper names."""
+        chained = False
+        while node.type in ("call", "element_reference"):
+            inner = node.child_by_field_name("receiver") or node.child_by_field_name("object")
+            if inner is None:
+                return self.text(node.child_by_field_name("method")) + ("…" if chained else "")
+            node, chained = inner, True
+        text = self.text(node).removeprefix("::")
+        return f"{text}…" if chained else text
+
+    def block_only_deletes(self, block: Any) -> bool:
+        """True when a `steal` block does nothing but delete the jobs it is given."""
+        calls = _captures("(call method: (identifier) @m)", block).get("m", [])
+        return bool(calls) and all(self.text(m) in ("delete", "delete_all") for m in calls)
+
+    def on_connection(self, receiver: Any, receiver_text: str) -> bool:
+        if receiver is None or receiver_text == "self":
+            return True
+        return receiver_text == "connection" or receiver_text.endswith(".connection")
+
+    def neutral_receiver(self, receiver_text: str) -> bool:
+        if not receiver_text:
+            return False
+        neutral = self.catalogue.neutral_receivers
+        if receiver_text in neutral:
+            return True
+        for separator in ("::", "."):
+            cut = receiver_text.rfind(separator)
+            while cut > 0:
+                if receiver_text[:cut] in neutral:
+                    return True
+                cut = receiver_text.rfind(separator, 0, cut)
+        return False
+
+    def visit_parts(
+        self, receiver: Any, args: list[Any], block: Any, iterating: bool = False, table: str | None = None
+    ) -> None:
+        if receiver is not None and receiver.type not in (
+            "identifier",
+            "constant",
+            "scope_resolution",
+            "self",
+        ):
+            self.visit(receiver)
+        for arg in args:
+            if arg.type not in _LITERALS:
+                self.visit(arg)
+        if block is not None:
+            if iterating:
+                if table is None:
+                    table = self.relation_table(receiver) if receiver is not None else self.current_model
+                self.bind_block(block, [_Local(table=table)])
+            else:
+                self.bind_block(block, [])
+            self.walk_block(block)
+
+    def bind_block(self, block: Any, values: list[_Local]) -> None:
+        parameters = block.child_by_field_name("parameters")
+        if parameters is None:
+            return
+        for index, parameter in enumerate(parameters.named_children):
+            name = parameter.child_by_field_name("name") if parameter.type != "identifier" else parameter
+            self.locals[self.text(name if name is not None else parameter)] = (
+                values[index] if index < len(values) else _Local()
+            )
+
+    def walk_block(self, block: Any) -> None:
+        body = block.child_by_field_name("body")
+        if body is not None:
+            self.walk(body)
+
+    def follow(self, method: str, args: list[Any], block: Any) -> None:
+        """Walk a private method of the migration where it is called (guarded against recursion)."""
+        for arg in args:
+            if arg.type not in _LITERALS:
+                self.visit(arg)
+        if method in self.stack:
+            return
+        key = (method, " ".join(self.text(a) for a in args))
+        if key in self.followed:
+            return
+        self.followed.add(key)
+        definition = self.methods[method]
+        saved = self.locals
+        self.locals = {}
+        parameters = definition.child_by_field_name("parameters")
+        positional = [a for a in args if a.type not in ("pair", "hash", "block_argument")]
+        for index, parameter in enumerate(parameters.named_children if parameters is not None else []):
+            name = parameter.child_by_field_name("name") if parameter.type != "identifier" else parameter
+            value = positional[index] if index < len(positional) and parameter.type == "identifier" else None
+            if parameter.type in ("keyword_parameter", "optional_parameter") and name is not None:
+                value = self.keyword(args, self.text(name)) or parameter.child_by_field_name("value")
+            local = _Local(value=value)
+            if value is not None and value.type in ("call", "identifier", "constant", "scope_resolution"):
+                with_saved = self.locals
+                self.locals = saved
+                local.table = self.relation_table(value)
+                self.locals = with_saved
+            self.locals[self.text(name if name is not None else parameter)] = local
+        self.stack.append(method)
+        try:
+            self.walk(_body(definition))
+        finally:
+            self.stack.pop()
+            self.locals = saved
+        if block is not None:
+            self.walk_block(block)
+
+    def follow_model_method(self, method: str, receiver: Any, args: list[Any], block: Any) -> None:
+        """A scope or method defined on an inner model class: walk it with that model as `self`."""
+        definition, table = self.model_methods[method]
+        self.visit_parts(receiver, args, None)
+        if definition is not None and f"model:{method}" not in self.stack:
+            saved_model, saved_locals = self.current_model, self.locals
+            self.current_model, self.locals = table, {}
+            self.stack.append(f"model:{method}")
+            try:
+                self.walk(_body(definition))
+            finally:
+                self.stack.pop()
+                self.current_model, self.locals = saved_model, saved_locals
+        if block is not None:
+            self.bind_block(block, [_Local(table=table)])
+            self.walk_block(block)
+
+    # -- operations -----------------------------------------------------------------------------------------
     def add(self, helper: str, table: str | None, line: int, cls: MigrationClass, rationale: str) -> None:
         self.operations.append(Operation(helper, table, line, cls, rationale))
 
-    # -- escalation and annotation ------------------------------------------------------------------
-    def escalate(self) -> str | None:
-        """Index, key, constraint or data work on a large or over-limit table is at least schema_heavy."""
-        worst = None
-        for index, op in enumerate(self.operations):
-            size = self.tables.get(op.table or "")
+    def add_rule(self, rule: HelperRule, helper: str, args: list[Any], line: int) -> None:
+        table = None
+        if rule.table:
+            positional = [
+                a for a in args if a.type not in ("pair", "hash", "block_argument", "hash_splat_argument")
+            ]
+            for spec in rule.table:
+                if isinstance(spec, int):
+                    node = positional[spec] if spec < len(positional) else None
+                else:
+                    node = self.keyword(args, spec)
+                table = self.table_name(node) if node is not None else None
+                if table:
+                    break
+        self.add(helper, table, line, rule.cls, rule.rationale)
+
+    def add_sql(self, method: str, receiver_text: str, argument: Any, line: int) -> None:
+        helper = f"{receiver_text}.{method}" if receiver_text and receiver_text != "self" else method
+        sql = self.sql_text(argument) if argument is not None else None
+        verdicts = classify_sql(sql)
+        for verdict in verdicts[:25]:
+            kind = f" ({verdict.kind})" if verdict.kind and verdict.kind != "?" else ""
+            self.add(f"{helper}{kind}", verdict.table, line, verdict.cls, verdict.rationale)
+        if len(verdicts) > 25:
+            strictest = most_restrictive(v.cls for v in verdicts[25:])
+            self.add(helper, None, line, strictest, f"{len(verdicts) - 25} more SQL statements")
+
+    def track_index(self, method: str, args: list[Any]) -> None:
+        """Remember index names created and dropped: a temporary index makes the migration cleanup."""
+        if method not in _INDEX_ADDERS and method not in _INDEX_REMOVERS:
+            return
+        name = self.keyword(args, "name")
+        if name is None and method == "remove_concurrent_index_by_name":
+            positional = [a for a in args if a.type not in ("pair", "hash")]
+            name = positional[1] if len(positional) > 1 else None
+        value = self.literal(name) if name is not None else None
+        if isinstance(value, str):
+            (self.indexes_added if method in _INDEX_ADDERS else self.indexes_removed)[value] = 1
+
+    # -- result ---------------------------------------------------------------------------------------------
+    def finish(self, result: ClassificationResult) -> None:
+        operations = self.operations
+        size_of = self.tables.size_of
+        worst_size = None
+        escalations = []
+        for index, op in enumerate(operations):
+            size = size_of(op.table) if op.table else None
             if size is None:
                 continue
-            if worst != "over_limit":
-                worst = size
-            if op.cls in TABLE_SENSITIVE and op.cls < MigrationClass.SCHEMA_HEAVY:
-                self.operations[index] = Operation(
-                    op.helper,
-                    op.table,
-                    op.line,
-                    MigrationClass.SCHEMA_HEAVY,
-                    f"{op.rationale}; escalated: {op.table} is a {size.replace('_', '-')} table",
-                )
-                self.reasons.append(
-                    f"{op.helper} on {op.table} ({size.replace('_', '-')} table) is treated as schema_heavy"
-                )
-            elif op.cls in TABLE_SENSITIVE:
-                self.reasons.append(f"{op.table} is a {size.replace('_', '-')} table")
-        return worst
+            if _SIZE_RANK[size] > _SIZE_RANK[worst_size]:
+                worst_size = size
+            if op.cls in _TABLE_SENSITIVE:
+                label = size.replace("_", "-")
+                if op.cls is C.DATA:
+                    operations[index] = Operation(
+                        op.helper,
+                        op.table,
+                        op.line,
+                        C.SCHEMA_HEAVY,
+                        f"{op.rationale}; escalated: {op.table} is {_article(label)} {label} table",
+                    )
+                    escalations.append(
+                        f"{op.helper} on {op.table} ({label} table, line {op.line}) counts as schema_heavy"
+                    )
+                else:
+                    escalations.append(
+                        f"{op.helper} on {op.table}: {_article(label)} {label} table (line {op.line})"
+                    )
+        result.table_size = worst_size
+        cls = max((op.cls for op in operations), key=_RANK.__getitem__, default=C.NOOP)
+        result.migration_class = cls
+        result.operations = operations
+        reasons: list[str] = []
+        strongest = next((op for op in operations if op.cls is cls), None)
+        if strongest is not None and cls is not C.NOOP:
+            where = f" on {strongest.table}" if strongest.table else ""
+            reasons.append(
+                f"{cls.value}: {strongest.helper}{where} (line {strongest.line}): {strongest.rationale}"
+            )
+        elif not self.reasons:
+            if strongest is not None:
+                reasons.append(f"noop: {strongest.helper} (line {strongest.line}): {strongest.rationale}")
+            else:
+                reasons.append("noop: `up` is empty (or only comments)")
+        else:
+            reasons.append(f"noop: nothing runs on {self.config.target}")
+        if self.indexes_removed and self.indexes_added:
+            for name in sorted(set(self.indexes_added) & set(self.indexes_removed)):
+                reasons.append(f"temporary index {name} is created and dropped inside `up`: cleanup")
+        reasons.extend(escalations)
+        if cls is C.UNKNOWN:
+            unknown = [op for op in operations if op.cls is C.UNKNOWN and op is not strongest]
+            for op in unknown[:10]:
+                reasons.append(f"unknown: {op.helper} (line {op.line}): {op.rationale}")
+            if len(unknown) > 10:
+                reasons.append(f"unknown: {len(unknown) - 10} more calls the engine cannot bound")
+        reasons.extend(self.reasons)
+        result.reasons = reasons
 
-    def apply_annotation(self, result: ClassificationResult) -> None:
-        text = self.data.decode("utf-8", "replace")
-        match = _ANNOTATION.search(text)
-        if not match:
+    def apply_annotation(self, result: ClassificationResult, annotation: Annotation) -> None:
+        """An explicit `# pdm:` annotation decides when it is as strict as the code; lighter is a conflict."""
+        if annotation.error:
+            result.conflicts.append(f"annotation ignored (line {annotation.line}): {annotation.error}")
             return
-        try:
-            declared = MigrationClass.parse(match.group(1))
-        except ValueError as exc:
-            result.conflicts.append(f"annotation ignored: {exc}")
-            return
-        reason = match.group(2) or "no reason given"
-        inferred = result.migration_class
+        declared, inferred = annotation.cls, result.migration_class
+        reason = annotation.reason or "no reason given"
         if declared >= inferred:
             result.migration_class = declared
             result.annotated = True
-            result.reasons.insert(0, f"annotated {declared.value}: {reason}")
-        else:
-            result.conflicts.append(
-                f"annotation says {declared.value} but the code is {inferred.value}; the stricter class {inferred.value} is used"
+            result.reasons.insert(0, f"annotated {declared.value} (line {annotation.line}): {reason}")
+            return
+        known = most_restrictive(op.cls for op in result.operations if op.cls is not C.UNKNOWN)
+        if inferred is C.UNKNOWN and declared >= known:
+            # `unknown` means "a human must say": the annotation is that human's word for calls the engine
+            # cannot bound, as long as it is not lighter than what the engine can see.
+            result.migration_class = declared
+            result.annotated = True
+            result.reasons.insert(
+                0,
+                f"annotated {declared.value} (line {annotation.line}): {reason} (decides calls the engine cannot bound)",
             )
+            return
+        strongest = next((op for op in result.operations if op.cls is inferred), None)
+        evidence = f" ({strongest.helper}, line {strongest.line})" if strongest else ""
+        result.conflicts.append(
+            f"annotation says {declared.value} (line {annotation.line}) but the code is {inferred.value}{evidence}; "
+            f"the stricter class {inferred.value} is used"
+        )
 
 
 def _body(node: Any) -> Any:
@@ -775,24 +1398,12 @@ def _body(node: Any) -> Any:
     return None
 
 
-def _descendants(node: Any, kind: str):
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.type == kind:
-            yield current
-        stack.extend(reversed(current.named_children))
-
-
 def _first_error_line(root: Any) -> int:
     stack = [root]
     while stack:
         node = stack.pop()
         if node.type == "ERROR" or node.is_missing:
             return node.start_point[0] + 1
-        stack.extend(reversed(node.children))
+        if node.has_error:
+            stack.extend(reversed(node.children))
     return 1
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -1,0 +1,249 @@
+"""The classifier's data: helper catalogue and large-table list, validated and loaded once per file."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from include.classification.classes import MigrationClass
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CATALOGUE = str(HERE / "catalogue.yaml")
+DEFAULT_TABLES = str(HERE / "tables.yaml")
+TARGETS = ("gitlab_com", "self_managed")
+TABLE_SIZES = ("large", "over_limit")  # from less to more severe
+# Real post-deploy migrations are a few kilobytes; anything this big is not one Rails would be asked to run.
+DEFAULT_MAX_BYTES = 256 * 1024
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PARTITION_SUFFIX = re.compile(r"_\d+$")
+
+
+class CatalogueError(ValueError):
+    """The catalogue or table list is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class HelperRule:
+    """What one helper does at PDM time, and where its table argument is."""
+
+    name: str
+    cls: MigrationClass
+    rationale: str
+    table: tuple[int | str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The helper catalogue (catalogue.yaml) in the shape the engine reads it."""
+
+    helpers: dict[str, HelperRule]
+    receiver_methods: dict[str, HelperRule]
+    qualified: dict[str, HelperRule]
+    neutral_methods: frozenset[str]
+    neutral_receivers: frozenset[str]
+    dynamic_methods: frozenset[str]
+    sql_methods: frozenset[str]
+    predicates: dict[str, dict[str, bool | None]]
+    schemas: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TableList:
+    """Large and over-limit tables (tables.yaml): table name -> size."""
+
+    sizes: dict[str, str]
+
+    def size_of(self, table: str | None) -> str | None:
+        """Size class of a table, schema prefix ignored."""
+        if not table:
+            return None
+        size = self.sizes.get(table)
+        if size is None:
+            name = table.rsplit(".", 1)[-1].strip('"')
+            size = self.sizes.get(name)
+            if size is None:
+                # A partition (`ci_builds_101`, `p_ci_builds_101`) counts like its parent.
+                parent = _PARTITION_SUFFIX.sub("", name)
+                if parent != name:
+                    size = self.sizes.get(parent) or self.sizes.get(f"p_{parent}")
+        return size
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Which installation the migration is judged for, and which data files describe the helpers.
+
+    `target` is `gitlab_com` (default) or `self_managed`: environment guards such as `Gitlab.com?` are
+    evaluated for it. Files larger than `max_bytes` are not parsed (class `unknown`).
+    """
+
+    target: str = "gitlab_com"
+    catalogue_path: str = DEFAULT_CATALOGUE
+    tables_path: str = DEFAULT_TABLES
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"ClassifierConfig.target: {self.target!r} is not one of {', '.join(TARGETS)}")
+
+    def catalogue(self) -> Catalogue:
+        """The helper catalogue, loaded once per process and file (a CLI run classifies thousands of files)."""
+        return _loaded(self.catalogue_path, self.tables_path)[0]
+
+    def tables(self) -> TableList:
+        """The large-table list, loaded once per process and file."""
+        return _loaded(self.catalogue_path, self.tables_path)[1]
+
+
+@lru_cache(maxsize=32)
+def _loaded(catalogue_path: str, tables_path: str) -> tuple[Catalogue, TableList]:
+    return load_catalogue(catalogue_path), load_tables(tables_path)
+
+
+def load_catalogue(path: str | Path) -> Catalogue:
+    """The catalogue at `path`, parsed once per file version (cached on path and mtime)."""
+    path = str(path)
+    return _load_catalogue(path, _mtime(path))
+
+
+def load_tables(path: str | Path) -> TableList:
+    """The table list at `path`, parsed once per file version (cached on path and mtime)."""
+    path = str(path)
+    return _load_tables(path, _mtime(path))
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError as exc:
+        raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=_Loader)  # noqa: S506 - a safe loader (C or pure Python)
+    except OSError as exc:
+        raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CatalogueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+_CATALOGUE_KEYS = {
+    "version",
+    "helpers",
+    "receiver_methods",
+    "qualified",
+    "neutral_methods",
+    "neutral_receivers",
+    "dynamic_methods",
+    "sql_methods",
+    "predicates",
+    "schemas",
+}
+_RULE_KEYS = {"class", "table", "rationale"}
+
+
+@lru_cache(maxsize=16)
+def _load_catalogue(path: str, _mtime: float) -> Catalogue:
+    name = Path(path).name
+    data = _read_yaml(path)
+    unknown = sorted(set(data) - _CATALOGUE_KEYS)
+    if unknown:
+        raise CatalogueError(
+            f"{name}: unknown section {unknown[0]!r} (expected {', '.join(sorted(_CATALOGUE_KEYS))})"
+        )
+
+    def rules(section: str) -> dict[str, HelperRule]:
+        entries = data.get(section) or {}
+        if not isinstance(entries, dict):
+            raise CatalogueError(f"{name}: {section}: expected a mapping of helper -> rule")
+        return {str(key): _rule(name, section, str(key), value) for key, value in entries.items()}
+
+    def names(section: str) -> frozenset[str]:
+        entries = data.get(section) or []
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise CatalogueError(f"{name}: {section}: expected a list of names")
+        return frozenset(e.removeprefix("::") for e in entries)
+
+    predicates: dict[str, dict[str, bool | None]] = {}
+    for target, table in (data.get("predicates") or {}).items():
+        if target not in TARGETS:
+            raise CatalogueError(
+                f"{name}: predicates.{target}: unknown target (expected {', '.join(TARGETS)})"
+            )
+        for check, value in (table or {}).items():
+            if value not in (True, False, None):
+                raise CatalogueError(f"{name}: predicates.{target}.{check}: expected true, false or null")
+        predicates[target] = {str(k).removeprefix("::"): v for k, v in (table or {}).items()}
+    schemas = data.get("schemas") or {}
+    if not isinstance(schemas, dict):
+        raise CatalogueError(f"{name}: schemas: expected a mapping of gitlab_schema -> database")
+    return Catalogue(
+        helpers=rules("helpers"),
+        receiver_methods=rules("receiver_methods"),
+        qualified={k.removeprefix("::"): v for k, v in rules("qualified").items()},
+        neutral_methods=names("neutral_methods"),
+        neutral_receivers=names("neutral_receivers"),
+        dynamic_methods=names("dynamic_methods"),
+        sql_methods=names("sql_methods"),
+        predicates=predicates,
+        schemas={str(k): str(v) for k, v in schemas.items()},
+    )
+
+
+def _rule(name: str, section: str, key: str, value: Any) -> HelperRule:
+    where = f"{name}: {section}.{key}"
+    if not isinstance(value, dict):
+        raise CatalogueError(f"{where}: expected a mapping with class and rationale")
+    extra = sorted(set(value) - _RULE_KEYS)
+    if extra:
+        raise CatalogueError(f"{where}: unknown key {extra[0]!r} (expected class, table, rationale)")
+    if "class" not in value:
+        raise CatalogueError(f"{where}: missing class")
+    try:
+        cls = MigrationClass.parse(value["class"])
+    except ValueError as exc:
+        raise CatalogueError(f"{where}: {exc}") from None
+    rationale = value.get("rationale")
+    if not isinstance(rationale, str) or not rationale.strip():
+        raise CatalogueError(f"{where}: missing rationale (one line saying why this class)")
+    table = value.get("table")
+    spec = table if isinstance(table, list) else ([] if table is None else [table])
+    for item in spec:
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise CatalogueError(
+                f"{where}: table: expected an argument index, a keyword name or a list of them"
+            )
+    return HelperRule(key, cls, rationale.strip(), tuple(spec))
+
+
+@lru_cache(maxsize=16)
+def _load_tables(path: str, _mtime: float) -> TableList:
+    name = Path(path).name
+    data = _read_yaml(path)
+    unknown = sorted(set(data) - set(TABLE_SIZES))
+    if unknown:
+        raise CatalogueError(f"{name}: unknown size {unknown[0]!r} (expected {', '.join(TABLE_SIZES)})")
+    sizes: dict[str, str] = {}
+    for size in TABLE_SIZES:  # over_limit last: it wins for a table listed twice
+        entries = data.get(size) or []
+        if not isinstance(entries, list):
+            raise CatalogueError(f"{name}: {size}: expected a list of table names")
+        for index, table in enumerate(entries):
+            if not isinstance(table, str) or not table.strip():
+                raise CatalogueError(f"{name}: {size}[{index}]: expected a table name")
+            sizes[table.strip().lstrip(":")] = size
+    return TableList(sizes)

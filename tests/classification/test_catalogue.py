@@ -1,0 +1,225 @@
+"""The catalogue is the whole vocabulary: every entry is exercised, and a malformed file is a precise error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from include.classification import CatalogueError, ClassifierConfig, MigrationClass, classify_source
+from include.classification.config import load_catalogue, load_tables
+
+CATALOGUE = load_catalogue(ClassifierConfig().catalogue_path)
+C = MigrationClass
+
+
+def migration(body: str, *, before: str = "", name: str = "catalogue_probe") -> tuple[str, str]:
+    class_name = "".join(part.capitalize() for part in name.split("_"))
+    source = (
+        "# frozen_string_literal: true\n\n"
+        f"class {class_name} < Gitlab::Database::Migration[2.3]\n"
+        "  milestone '18.8'\n"
+        f"{before}\n"
+        "  def up\n"
+        f"{body}\n"
+        "  end\n\n"
+        "  def down; end\n"
+        "end\n"
+    )
+    return source, f"db/post_migrate/20260120000000_{name}.rb"
+
+
+def classify(body: str, **kwargs):
+    source, path = migration(body, **kwargs)
+    return classify_source(source, path)
+
+
+def helper_call(name: str, table_spec: tuple) -> str:
+    """A minimal call of a catalogue helper that names `cov_table` where the entry says the table is."""
+    first = table_spec[0] if table_spec else None
+    if isinstance(first, int):
+        positional = [":other_thing"] * first + [":cov_table", ":some_column"]
+        return f"    {name}({', '.join(positional)}, name: 'cov_index')"
+    if isinstance(first, str):
+        return f"    {name}(job_class_name: 'X', {first}: :cov_table, column_name: :id, job_arguments: [])"
+    return f"    {name}('CovArgument', :cov_argument)"
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE.helpers))
+def test_every_helper_has_its_catalogue_class_and_table(name):
+    rule = CATALOGUE.helpers[name]
+    result = classify(helper_call(name, rule.table))
+    assert result.migration_class is rule.cls, result.reasons
+    assert [op.helper for op in result.operations] == [name]
+    if rule.table:
+        assert result.operations[0].table == "cov_table"
+    assert result.operations[0].rationale == rule.rationale
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE.receiver_methods))
+def test_every_receiver_method_is_classified_on_a_model(name):
+    rule = CATALOGUE.receiver_methods[name]
+    model = "  class CovModel < MigrationRecord\n    self.table_name = 'cov_table'\n  end\n"
+    result = classify(f"    CovModel.where(state: 1).{name}(state: 2)", before=model)
+    assert result.migration_class is rule.cls, result.reasons
+    expected_table = None if rule.cls is C.BACKGROUND else "cov_table"
+    assert [(op.table, op.cls) for op in result.operations] == [(expected_table, rule.cls)]
+
+
+@pytest.mark.parametrize("key", sorted(CATALOGUE.qualified))
+def test_every_qualified_call_is_classified(key):
+    rule = CATALOGUE.qualified[key]
+    receiver, _, method = key.rpartition(".")
+    result = classify(f"    {receiver}.{method}(:cov_argument)")
+    assert result.migration_class is rule.cls, result.reasons
+
+
+@pytest.mark.parametrize("name", sorted(m for m in CATALOGUE.neutral_methods if not m.endswith("=")))
+def test_neutral_methods_add_no_class(name):
+    result = classify(f"    value = [1]\n    value.{name}(1)")
+    assert result.migration_class is C.NOOP, result.reasons
+    assert result.operations == []
+
+
+@pytest.mark.parametrize("receiver", sorted(CATALOGUE.neutral_receivers))
+def test_neutral_receivers_add_no_class(receiver):
+    result = classify(f"    {receiver}.anything_at_all(1)")
+    assert result.migration_class is C.NOOP, result.reasons
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE.dynamic_methods))
+def test_dynamic_calls_are_unknown(name):
+    result = classify(f"    {name}(:remove_column, :cov_table, :cov_column)")
+    assert result.migration_class is C.UNKNOWN
+    assert "dynamic call" in result.reasons[0]
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE.sql_methods))
+@pytest.mark.parametrize("receiver", ["", "connection.", "ApplicationRecord.connection."])
+def test_sql_methods_have_their_sql_read(name, receiver):
+    statement = '("DELETE FROM cov_table WHERE id < 10")'  # Ruby source under test, not a query we run
+    result = classify(f"    {receiver}{name}{statement}")
+    assert result.migration_class is C.DATA, result.reasons
+    assert result.operations[0].table == "cov_table"
+
+
+@pytest.mark.parametrize("target", ["gitlab_com", "self_managed"])
+def test_every_predicate_guards_as_declared(target):
+    predicates = CATALOGUE.predicates[target]
+    config = ClassifierConfig(target=target)
+    for check, value in predicates.items():
+        source, path = migration(f"    return unless {check}\n\n    drop_table :cov_table")
+        result = classify_source(source, path, config=config)
+        expected = C.NOOP if value is False else C.CLEANUP
+        assert result.migration_class is expected, (check, value, result.reasons)
+
+
+@pytest.mark.parametrize(("schema", "database"), sorted(CATALOGUE.schemas.items()))
+def test_every_gitlab_schema_maps_to_its_database(schema, database):
+    result = classify("    # nothing", before=f"  restrict_gitlab_migration gitlab_schema: :{schema}\n")
+    assert result.database == database
+
+
+def test_an_unlisted_schema_keeps_its_own_name_and_ddl_only_runs_everywhere():
+    assert (
+        classify("", before="  restrict_gitlab_migration gitlab_schema: :gitlab_future\n").database
+        == "future"
+    )
+    assert classify("    add_column :cov_table, :x, :text").database == "all"
+
+
+def test_the_shipped_table_list_has_realistic_large_tables():
+    tables = load_tables(ClassifierConfig().tables_path)
+    assert tables.size_of("ci_builds") == "over_limit"
+    assert tables.size_of("gitlab_partitions_dynamic.ci_builds") == "over_limit"
+    assert tables.size_of("projects") == "large"
+    assert tables.size_of("work_item_colors") is None
+    assert len(tables.sizes) >= 60
+
+
+# -- a malformed catalogue or table list is an error naming the file and the key ---------------------------
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "helpers:\n  add_index: {class: heavy, rationale: x}\n",
+            "my.yaml: helpers.add_index: unknown migration class 'heavy'",
+        ),
+        ("helpers:\n  add_index: {class: data}\n", "my.yaml: helpers.add_index: missing rationale"),
+        (
+            "helpers:\n  add_index: {class: data, rationale: x, tabel: 0}\n",
+            "my.yaml: helpers.add_index: unknown key 'tabel'",
+        ),
+        ("helpers:\n  add_index: {rationale: x}\n", "my.yaml: helpers.add_index: missing class"),
+        (
+            "helpers:\n  add_index: {class: data, rationale: x, table: 1.5}\n",
+            "my.yaml: helpers.add_index: table",
+        ),
+        ("helpers: [add_index]\n", "my.yaml: helpers: expected a mapping"),
+        ("neutral_methods: {each: 1}\n", "my.yaml: neutral_methods: expected a list"),
+        ("predicates:\n  mars: {}\n", "my.yaml: predicates.mars: unknown target"),
+        ("predicates:\n  gitlab_com: {Gitlab.com?: maybe}\n", "my.yaml: predicates.gitlab_com.Gitlab.com?"),
+        ("helperz: {}\n", "my.yaml: unknown section 'helperz'"),
+        ("helpers: {a: [\n", "my.yaml: not valid YAML"),
+        ("- just\n- a list\n", "expected a mapping at the top level"),
+    ],
+)
+def test_a_bad_catalogue_names_the_file_and_key(tmp_path, text, message):
+    with pytest.raises(CatalogueError) as error:
+        load_catalogue(write(tmp_path, "my.yaml", text))
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("huge: [issues]\n", "t.yaml: unknown size 'huge'"),
+        ("large: issues\n", "t.yaml: large: expected a list"),
+        ("over_limit: [issues, '']\n", "t.yaml: over_limit[1]: expected a table name"),
+    ],
+)
+def test_a_bad_table_list_names_the_file_and_entry(tmp_path, text, message):
+    with pytest.raises(CatalogueError) as error:
+        load_tables(write(tmp_path, "t.yaml", text))
+    assert message in str(error.value)
+
+
+def test_a_missing_file_is_a_catalogue_error(tmp_path):
+    with pytest.raises(CatalogueError, match="cannot read"):
+        load_catalogue(str(tmp_path / "absent.yaml"))
+
+
+def test_an_extended_catalogue_changes_the_class_without_code(tmp_path):
+    shipped = Path(ClassifierConfig().catalogue_path).read_text()
+    extended = shipped.replace(
+        "helpers:\n",
+        'helpers:\n  rebalance_partitions_somehow: {class: schema_heavy, table: 0, rationale: "moves rows"}\n',
+        1,
+    )
+    config = ClassifierConfig(catalogue_path=write(tmp_path, "extended.yaml", extended))
+    source, path = migration("    rebalance_partitions_somehow(:p_ci_finished_builds)")
+    assert classify_source(source, path).migration_class is C.UNKNOWN
+    assert classify_source(source, path, config=config).migration_class is C.SCHEMA_HEAVY
+
+
+def test_a_custom_table_list_escalates_its_tables(tmp_path):
+    config = ClassifierConfig(tables_path=write(tmp_path, "tables.yaml", "over_limit: [cov_table]\n"))
+    source, path = migration("    execute('UPDATE cov_table SET a = 1')")
+    assert classify_source(source, path).migration_class is C.DATA
+    escalated = classify_source(source, path, config=config)
+    assert escalated.migration_class is C.SCHEMA_HEAVY
+    assert escalated.table_size == "over_limit"
+    assert any("counts as schema_heavy" in reason for reason in escalated.reasons)
+
+
+def test_an_unknown_target_is_refused():
+    with pytest.raises(ValueError, match="ClassifierConfig.target: 'moon'"):
+        ClassifierConfig(target="moon")
