@@ -1,8 +1,11 @@
-"""Reads and validates a policy file; every problem is reported with the file, the key path and what is wrong."""
+"""Reads and validates a policy file; every problem is reported at once as `file: key.path: problem`."""
 
 from __future__ import annotations
 
+import copy
+import difflib
 import re
+from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,26 +14,32 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from include.classification.classes import MigrationClass
+from include.policy.calendar import allowed_blocks, covering, lock_blocks
+from include.policy.durations import parse_duration
+from include.policy.errors import PolicyError
 from include.policy.model import (
     ClassRule,
     DeployLockSettings,
     EnvironmentPolicy,
     GateSettings,
     GitLabSettings,
+    NotificationSettings,
     PipelineMatch,
     PipelineSettings,
     Policy,
     RollbackSettings,
     TrafficGateSettings,
 )
-from include.policy.windows import DAY_NAMES, DatedRule, RecurringRule
+from include.policy.windows import (
+    DAY_NAMES,
+    DatesLock,
+    HolidayLock,
+    LockRule,
+    OneOffLock,
+    RecurringRule,
+)
 
-
-class PolicyError(ValueError):
-    """The policy is invalid. The message lists every problem, one per line, as `file: key.path: problem`."""
-
-
-TOP_KEYS = {
+TOP_KEYS = (
     "version",
     "timezone",
     "target",
@@ -43,19 +52,25 @@ TOP_KEYS = {
     "prometheus",
     "environments",
     "notifications",
+)
+WINDOW_KEYS = ("days", "start", "end", "timezone", "description")
+LOCK_KINDS = {
+    "one-off": ("name", "from", "to", "timezone", "description"),
+    "recurring": ("name", "days", "start", "end", "timezone", "description"),
+    "dates": ("name", "dates", "timezone", "description"),
+    "holidays": ("name", "holidays", "timezone", "description"),
 }
-WINDOW_KEYS = {"days", "start", "end", "timezone", "description"}
-LOCK_KEYS = {"name", "from", "to", "days", "start", "end", "timezone", "dates", "holidays", "description"}
-CLASS_KEYS = {
+LOCK_KEYS = tuple(dict.fromkeys(k for keys in LOCK_KINDS.values() for k in keys))
+CLASS_KEYS = (
     "windows",
     "automatic",
     "approval_required",
     "traffic_threshold",
     "max_predicted_duration",
     "min_bake",
-}
-GATE_KEYS = {"poll_interval", "max_wait", "traffic", "deploy_lock", "rollback"}
-TRAFFIC_KEYS = {
+)
+GATE_KEYS = ("poll_interval", "max_wait", "traffic", "deploy_lock", "rollback")
+TRAFFIC_KEYS = (
     "query",
     "mode",
     "threshold",
@@ -65,90 +80,143 @@ TRAFFIC_KEYS = {
     "max_staleness",
     "health_query",
     "min_health",
-}
-DEPLOY_LOCK_KEYS = {"deployment_statuses", "deploy_pipelines", "lock_variable"}
-ROLLBACK_KEYS = {
+)
+DEPLOY_LOCK_KEYS = ("deployment_statuses", "deploy_pipelines", "lock_variable")
+ROLLBACK_KEYS = (
     "min_bake",
     "incident_projects",
     "incident_labels_any",
     "change_request_labels_all",
     "change_request_labels_any",
-}
-GITLAB_KEYS = {"conn_id", "application_project", "pdm_pipeline", "admin_check_databases"}
-PIPELINE_KEYS = {"project", "ref", "trigger", "variables"}
-ENV_KEYS = {"deploy_environment", "db_environment", "after", "schedule", "overrides"}
-PLACEHOLDERS = {"environment", "sha", "package", "decision_id", "versions"}
+)
+GITLAB_KEYS = ("conn_id", "application_project", "pdm_pipeline", "admin_check_databases")
+PIPELINE_KEYS = ("project", "ref", "trigger", "variables")
+ENV_KEYS = ("deploy_environment", "db_environment", "after", "schedule", "overrides")
+PIPELINE_PLACEHOLDERS = ("environment", "sha", "package", "decision_id", "versions")
+DEFAULT_TRAFFIC_QUERY = 'sum(gitlab_component_ops:rate_5m{env="{environment}",type="web"})'
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# Recurring locks repeat weekly; one year holds both DST changes, so it shows whether a class can ever run.
+_SAMPLE_YEAR = (datetime(2026, 1, 5, tzinfo=UTC), datetime(2027, 1, 4, tzinfo=UTC))
+_MISSING = object()
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Parse and validate a policy file; raises PolicyError naming the file, key path and problem."""
+    """Parse and validate a policy file; raises PolicyError naming the file, key path, line and problem."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
     try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise PolicyError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    return parse_policy(data, source=str(path))
+        raise PolicyError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    lines: dict[str, int] = {}
+    duplicates: list[tuple[str, str]] = []
+    if node is not None:
+        _walk(node, "", lines, duplicates)
+    return _Parser(str(path), lines).parse(data, duplicates)
 
 
 def parse_policy(data: Any, source: str = "<policy>") -> Policy:
-    """Validate policy data (as loaded from YAML) and build the typed Policy."""
-    return _Parser(source).parse(data)
+    """Validate policy data (as loaded from YAML or built in code) and build the typed Policy."""
+    return _Parser(source, {}).parse(data, [])
 
 
-def parse_duration(value: Any) -> timedelta:
-    """`90s`, `30m`, `4h`, `2d`, `1w` or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 30m, got {value!r}")
-    if isinstance(value, (int, float)):
-        return timedelta(seconds=float(value))
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"expected a duration like 90s, 30m, 4h or 2d, got {value!r}")
-    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-    return timedelta(seconds=float(match.group(1)) * unit)
+def _walk(node: yaml.Node, path: str, lines: dict[str, int], duplicates: list[tuple[str, str]]) -> None:
+    """Record the line of every key path, and every key written twice in one mapping."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key == "<<":
+                continue
+            child = f"{path}.{key}" if path else key
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                duplicates.append(
+                    (
+                        child,
+                        f"defined twice (lines {seen[key]} and {line}); YAML would silently keep the last",
+                    )
+                )
+            else:
+                seen[key] = line
+                lines[child] = line
+            _walk(value_node, child, lines, duplicates)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, f"{path}[{index}]", lines, duplicates)
 
 
 class _Parser:
-    def __init__(self, source: str) -> None:
+    """One validation pass; collects every problem instead of stopping at the first."""
+
+    def __init__(self, source: str, lines: dict[str, int], prefix: str = "") -> None:
         self.source = source
+        self.lines = lines
+        self.prefix = prefix
         self.errors: list[str] = []
+        self.broken_windows: set[str] = set()  # defined but invalid: already reported, not "unknown" again
 
-    def error(self, path: str, problem: str) -> None:
-        self.errors.append(f"{self.source}: {path}: {problem}")
+    # -- reporting ----------------------------------------------------------------------------------
+    def error(self, path: str, problem: str, *, with_line: bool = True) -> None:
+        full = f"{self.prefix}{path}" if path else self.prefix.rstrip(".")
+        line = self._line(full) if with_line else None
+        where = f" (line {line})" if line else ""
+        self.errors.append(f"{self.source}: {full or '(top level)'}: {problem}{where}")
 
-    # -- helpers ------------------------------------------------------------------------------------
-    def mapping(self, value: Any, path: str, allowed: set[str] | None = None) -> dict[str, Any]:
+    def _line(self, path: str) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            shorter = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
+            path = "" if shorter == path else shorter
+        return None
+
+    def fail_if_errors(self) -> None:
+        if self.errors:
+            raise PolicyError("\n".join(self.errors))
+
+    # -- value checks -------------------------------------------------------------------------------
+    def mapping(
+        self, value: Any, path: str, allowed: Collection[str] | None = None, what: str = "key"
+    ) -> dict[Any, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.error(path, f"expected a mapping, got {type(value).__name__}")
+            self.error(path, f"expected a mapping, got {_kind(value)}")
             return {}
-        if allowed is not None:
-            for key in value:
-                if key not in allowed:
-                    self.error(
-                        f"{path}.{key}" if path else str(key),
-                        f"unknown key (allowed: {', '.join(sorted(allowed))})",
-                    )
-        return value
+        for key in value:
+            if not isinstance(key, str):
+                self.error(_join(path, str(key)), f"{what} names must be text, got {_kind(key)} {key!r}")
+            elif allowed is not None and key not in allowed:
+                self.error(_join(path, key), _unknown(what, key, allowed))
+        return {k: v for k, v in value.items() if isinstance(k, str)}
 
-    def string(self, value: Any, path: str, default: str | None = None, required: bool = False) -> str | None:
+    def text(self, value: Any, path: str, default: str | None = None, required: bool = False) -> str | None:
         if value is None:
             if required:
                 self.error(path, "is required")
             return default
         if not isinstance(value, str) or not value.strip():
-            self.error(path, f"expected a non-empty string, got {value!r}")
+            self.error(path, f"expected non-empty text, got {_kind(value)} {value!r}")
             return default
+        return value
+
+    def choice(self, value: Any, path: str, options: tuple[str, ...]) -> str:
+        if value is None:
+            return options[0]
+        if value not in options:
+            self.error(path, f"expected one of {', '.join(options)}, got {value!r}")
+            return options[0]
         return value
 
     def boolean(self, value: Any, path: str, default: bool) -> bool:
@@ -160,18 +228,32 @@ class _Parser:
         return value
 
     def number(
-        self, value: Any, path: str, default: float | None, minimum: float | None = None
-    ) -> float | None:
+        self,
+        value: Any,
+        path: str,
+        default: float,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        integer: bool = False,
+    ) -> float:
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.error(path, f"expected a number, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (integer and value != int(value))
+        ):
+            self.error(path, f"expected {'a whole number' if integer else 'a number'}, got {value!r}")
             return default
         if minimum is not None and value < minimum:
-            self.error(path, f"must be at least {minimum}, got {value}")
+            self.error(path, f"must be at least {minimum:g}, got {value:g}")
+        if maximum is not None and value > maximum:
+            self.error(path, f"must be at most {maximum:g}, got {value:g}")
         return float(value)
 
-    def duration(self, value: Any, path: str, default: timedelta | None) -> timedelta | None:
+    def duration(
+        self, value: Any, path: str, default: timedelta | None, *, positive: bool = False
+    ) -> timedelta | None:
         if value is None:
             return default
         try:
@@ -179,38 +261,57 @@ class _Parser:
         except ValueError as exc:
             self.error(path, str(exc))
             return default
-        if result < timedelta(0):
-            self.error(path, "must not be negative")
+        if positive and result <= timedelta(0):
+            self.error(path, f"must be longer than zero, got {value!r}")
         return result
 
-    def strings(self, value: Any, path: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def texts(self, value: Any, path: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         if value is None:
             return default
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.error(path, f"expected a list of strings, got {value!r}")
+        if not isinstance(value, list):
+            self.error(path, f"expected a list of text, got {_kind(value)}")
             return default
-        return tuple(value)
+        good = []
+        for index, item in enumerate(value):
+            if isinstance(item, str) and item.strip():
+                good.append(item)
+            else:
+                self.error(f"{path}[{index}]", f"expected non-empty text, got {item!r}")
+        return tuple(good)
 
     def zone(self, value: Any, path: str, default: ZoneInfo) -> ZoneInfo:
         if value is None:
             return default
-        try:
-            return ZoneInfo(str(value))
-        except (ZoneInfoNotFoundError, ValueError):
-            self.error(path, f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)")
-            return default
+        if isinstance(value, str) and value.strip():
+            try:
+                return ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                pass
+        self.error(path, f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin or UTC)")
+        return default
 
-    def wall_time(self, value: Any, path: str, *, allow_24: bool) -> time | None | bool:
-        """A time of day; None means 24:00. Returns False when invalid."""
-        text = value if isinstance(value, str) else None
-        match = _TIME.match(text or "")
-        if not match or (match.group(1) == "24" and (match.group(2) != "00" or not allow_24)):
-            expected = "HH:MM from 00:00 to 24:00" if allow_24 else "HH:MM from 00:00 to 23:59"
-            self.error(path, f"expected a time {expected}, got {value!r}")
-            return False
-        if match.group(1) == "24":
-            return None
-        return time(int(match.group(1)), int(match.group(2)))
+    def wall_time(self, value: Any, path: str, *, is_end: bool) -> time | None | object:
+        """A local time of day; None stands for 24:00 (ends only). Returns _MISSING when invalid."""
+        allowed = "00:00 to 24:00" if is_end else "00:00 to 23:59"
+        if value is None:
+            self.error(path, f'is required (a time "HH:MM" from {allowed})')
+            return _MISSING
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 06:00 as the sexagesimal number 360.
+            hours, minutes = divmod(value, 60)
+            self.error(
+                path, f'write the time in quotes, e.g. "{hours:02d}:{minutes:02d}" (YAML read {value!r})'
+            )
+            return _MISSING
+        match = _TIME.match(value) if isinstance(value, str) else None
+        if match:
+            hours, minutes = int(match.group(1)), int(match.group(2))
+            if is_end and (hours, minutes) == (24, 0):
+                return None
+            if hours < 24 and minutes < 60:
+                return time(hours, minutes)
+        self.error(path, f'expected a time "HH:MM" from {allowed}, got {value!r}')
+        return _MISSING
 
     def days(self, value: Any, path: str) -> frozenset[int]:
         if not isinstance(value, list) or not value:
@@ -218,288 +319,353 @@ class _Parser:
             return frozenset()
         found = set()
         for index, day in enumerate(value):
-            name = str(day).lower()[:3]
-            if name not in DAY_NAMES or not isinstance(day, str):
+            name = day.strip().lower() if isinstance(day, str) else None
+            if name in DAY_NAMES:
+                found.add(DAY_NAMES.index(name))
+            elif name in _FULL_DAY_NAMES:
+                found.add(_FULL_DAY_NAMES.index(name))
+            else:
                 self.error(
                     f"{path}[{index}]", f"unknown day {day!r} (expected one of {', '.join(DAY_NAMES)})"
                 )
-            else:
-                found.add(DAY_NAMES.index(name))
         return frozenset(found)
 
     def recurring(self, name: str, spec: dict[str, Any], path: str, tz: ZoneInfo) -> RecurringRule | None:
         days = self.days(spec.get("days"), f"{path}.days")
-        start = self.wall_time(spec.get("start"), f"{path}.start", allow_24=False)
-        end = self.wall_time(spec.get("end"), f"{path}.end", allow_24=True)
+        start = self.wall_time(spec.get("start"), f"{path}.start", is_end=False)
+        end = self.wall_time(spec.get("end"), f"{path}.end", is_end=True)
         zone = self.zone(spec.get("timezone"), f"{path}.timezone", tz)
-        if start is False or end is False or not days:
+        description = self.text(spec.get("description"), f"{path}.description")
+        if not isinstance(start, time) or not (end is None or isinstance(end, time)) or not days:
             return None
-        if end is not None and end == start:
-            self.error(
-                f"{path}.end",
-                "equals start: a window must have a length (use 00:00 to 24:00 for a whole day)",
-            )
-            return None
-        return RecurringRule(name, days, start, end, zone)
+        return RecurringRule(name, days, start, end, zone, description)
 
-    def instant(self, value: Any, path: str, tz: ZoneInfo, *, end_of_day: bool) -> datetime | None:
+    def instant(self, value: Any, path: str, tz: ZoneInfo, *, closing: bool) -> datetime | None:
+        """A lock boundary. A bare date is a whole local day: from its start, or to its end when closing."""
+        if value is None:
+            self.error(path, "is required (an ISO-8601 date-time with offset, or a date)")
+            return None
         if isinstance(value, datetime):
             moment = value
         elif isinstance(value, date):
-            moment = datetime.combine(value + timedelta(days=1 if end_of_day else 0), time(0, 0))
+            moment = datetime.combine(value + timedelta(days=1 if closing else 0), time(0, 0))
         elif isinstance(value, str):
+            text = value.strip()
             try:
-                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                if len(text) == 10:
+                    day = date.fromisoformat(text)
+                    moment = datetime.combine(day + timedelta(days=1 if closing else 0), time(0, 0))
+                else:
+                    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError:
-                self.error(path, f"expected an ISO-8601 date or date-time, got {value!r}")
+                self.error(
+                    path,
+                    f"expected an ISO-8601 date-time such as 2026-12-21T00:00:00Z or a date, got {value!r}",
+                )
                 return None
-            if len(value.strip()) == 10 and end_of_day:
-                moment += timedelta(days=1)
         else:
-            self.error(path, f"expected an ISO-8601 date or date-time, got {value!r}")
+            self.error(path, f"expected an ISO-8601 date-time or a date, got {_kind(value)} {value!r}")
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=tz)
         return moment.astimezone(UTC)
 
-    # -- sections -----------------------------------------------------------------------------------
-    def parse(self, data: Any) -> Policy:
+    # -- the file -----------------------------------------------------------------------------------
+    def parse(self, data: Any, duplicates: list[tuple[str, str]]) -> Policy:
+        for path, problem in duplicates:
+            self.error(path, problem, with_line=False)
         if not isinstance(data, dict):
-            raise PolicyError(
-                f"{self.source}: the policy must be a mapping at the top level, got {type(data).__name__}"
-            )
-        self.mapping(data, "", TOP_KEYS)
-        if data.get("version", 1) != 1:
             self.error(
-                "version",
-                f"unsupported policy version {data.get('version')!r} (this release reads version 1)",
+                "", f"the policy must be a mapping of keys ({', '.join(TOP_KEYS[:5])}, …), got {_kind(data)}"
             )
-        tz_name = self.string(data.get("timezone"), "timezone", "UTC")
-        tz = self.zone(tz_name, "timezone", ZoneInfo("UTC"))
-        target = self.string(data.get("target"), "target", "gitlab_com")
-        if target not in ("gitlab_com", "self_managed"):
-            self.error("target", f"expected gitlab_com or self_managed, got {target!r}")
-        mode = self.string(data.get("execution_mode"), "execution_mode", "all_pending")
-        if mode not in ("all_pending", "selected_versions"):
-            self.error("execution_mode", f"expected all_pending or selected_versions, got {mode!r}")
-
-        windows: dict[str, RecurringRule] = {}
-        for name, spec in self.mapping(data.get("windows"), "windows").items():
-            path = f"windows.{name}"
-            rule = self.recurring(str(name), self.mapping(spec, path, WINDOW_KEYS), path, tz)
-            if rule:
-                windows[str(name)] = rule
-
+            self.fail_if_errors()
+        self.mapping(data, "", TOP_KEYS)
+        version = data.get("version", 1)
+        if version != 1 or isinstance(version, bool):
+            self.error("version", f"unsupported policy version {version!r} (this release reads version 1)")
+        tz = self.zone(data.get("timezone", "UTC"), "timezone", ZoneInfo("UTC"))
+        target = self.choice(data.get("target"), "target", ("gitlab_com", "self_managed"))
+        mode = self.choice(data.get("execution_mode"), "execution_mode", ("all_pending", "selected_versions"))
+        windows = self.parse_windows(data.get("windows"), tz)
         locks = self.parse_locks(data.get("change_locks"), tz)
-        classes = self.parse_classes(data.get("classes"), windows)
         gates = self.parse_gates(data.get("gates"))
+        classes = self.parse_classes(data.get("classes"), windows, gates)
         gitlab = self.parse_gitlab(data.get("gitlab"))
-        prometheus = self.mapping(data.get("prometheus"), "prometheus", {"conn_id"})
+        prometheus = self.mapping(data.get("prometheus"), "prometheus", ("conn_id",))
         environments = self.parse_environments(data.get("environments"))
-        notifications = self.mapping(data.get("notifications"), "notifications", {"slack", "grafana"})
-        if self.errors:
-            raise PolicyError("\n".join(self.errors))
+        notifications = self.parse_notifications(data.get("notifications"))
+        prometheus_conn_id = self.text(prometheus.get("conn_id"), "prometheus.conn_id", "prometheus_default")
+        self.fail_if_errors()
         policy = Policy(
             source=self.source,
-            raw=data,
-            timezone=tz_name or "UTC",
-            target=target or "gitlab_com",
-            execution_mode=mode or "all_pending",
+            raw=copy.deepcopy(data),  # the caller's dict may change later; the policy must not
+            timezone=tz.key,
+            target=target,
+            execution_mode=mode,
             windows=windows,
             locks=locks,
             classes=classes,
             gates=gates,
             gitlab=gitlab,
-            prometheus_conn_id=self.string(
-                prometheus.get("conn_id"), "prometheus.conn_id", "prometheus_default"
-            )
-            or "",
+            prometheus_conn_id=prometheus_conn_id or "prometheus_default",
             environments=environments,
             notifications=notifications,
         )
-        self.check_reachable(policy)
-        if self.errors:
-            raise PolicyError("\n".join(self.errors))
+        self.check_every_class_can_run(policy)
+        if not self.prefix:
+            self.parse_overrides(policy)
+        self.fail_if_errors()
         return policy
 
-    def parse_locks(self, value: Any, tz: ZoneInfo) -> list[RecurringRule | DatedRule]:
-        locks: list[RecurringRule | DatedRule] = []
+    def parse_windows(self, value: Any, tz: ZoneInfo) -> dict[str, RecurringRule]:
+        windows: dict[str, RecurringRule] = {}
+        for name, spec in self.mapping(value, "windows", what="window").items():
+            path = f"windows.{name}"
+            if not isinstance(spec, dict):
+                self.error(path, f"expected a mapping with days, start, end, got {_kind(spec)}")
+                self.broken_windows.add(name)
+                continue
+            rule = self.recurring(name, self.mapping(spec, path, WINDOW_KEYS), path, tz)
+            if rule:
+                windows[name] = rule
+            else:
+                self.broken_windows.add(name)
+        return windows
+
+    def parse_locks(self, value: Any, tz: ZoneInfo) -> list[LockRule]:
+        locks: list[LockRule] = []
         if value is None:
             return locks
         if not isinstance(value, list):
-            self.error("change_locks", f"expected a list, got {type(value).__name__}")
+            self.error("change_locks", f"expected a list of locks, got {_kind(value)}")
             return locks
+        names: dict[str, int] = {}
         for index, spec in enumerate(value):
             path = f"change_locks[{index}]"
+            if not isinstance(spec, dict):
+                self.error(path, f"expected a mapping with a name, got {_kind(spec)}")
+                continue
             spec = self.mapping(spec, path, LOCK_KEYS)
-            name = self.string(spec.get("name"), f"{path}.name", required=True) or f"lock {index}"
-            zone = self.zone(spec.get("timezone"), f"{path}.timezone", tz)
-            kinds = [k for k in ("from", "days", "dates", "holidays") if k in spec]
+            name = self.text(spec.get("name"), f"{path}.name", required=True) or f"change lock {index}"
+            if name in names:
+                self.error(f"{path}.name", f'"{name}" is already the name of change_locks[{names[name]}]')
+            names.setdefault(name, index)
+            kinds = [
+                kind
+                for kind, marker in (
+                    ("one-off", "from"),
+                    ("recurring", "days"),
+                    ("dates", "dates"),
+                    ("holidays", "holidays"),
+                )
+                if marker in spec or (kind == "one-off" and "to" in spec)
+            ]
             if len(kinds) != 1:
+                found = " and ".join(kinds) if kinds else "none"
                 self.error(
                     path,
-                    "give exactly one of: from/to (one-off), days/start/end (recurring), dates, holidays",
+                    "give exactly one kind of lock: from/to (one-off), days/start/end (recurring), dates, "
+                    f"or holidays (found: {found})",
                 )
                 continue
             kind = kinds[0]
-            if kind == "from":
-                opens = self.instant(spec.get("from"), f"{path}.from", zone, end_of_day=False)
-                closes = self.instant(spec.get("to"), f"{path}.to", zone, end_of_day=True)
-                if opens and closes:
-                    if closes <= opens:
-                        self.error(f"{path}.to", "must be after from")
-                    else:
-                        locks.append(DatedRule(name, fixed=((opens, closes),), tz=zone))
-            elif kind == "days":
-                rule = self.recurring(name, spec, path, zone)
-                if rule:
-                    locks.append(rule)
-            elif kind == "dates":
-                days = set()
-                for i, item in enumerate(spec["dates"] if isinstance(spec["dates"], list) else [None]):
-                    try:
-                        days.add(item if isinstance(item, date) else date.fromisoformat(str(item)))
-                    except ValueError:
-                        self.error(f"{path}.dates[{i}]", f"expected a date YYYY-MM-DD, got {item!r}")
-                locks.append(DatedRule(name, days=frozenset(days), tz=zone))
-            else:
-                holidays_spec = self.mapping(spec["holidays"], f"{path}.holidays", {"countries"})
-                countries = self.strings(holidays_spec.get("countries"), f"{path}.holidays.countries")
-                for i, country in enumerate(countries):
-                    try:
-                        from include.policy.windows import holiday_dates
-
-                        holiday_dates(country, (2026,))
-                    except Exception:  # noqa: BLE001 - the holidays package raises NotImplementedError
-                        self.error(
-                            f"{path}.holidays.countries[{i}]",
-                            f"unknown country {country!r} (ISO code, e.g. US or US-CA)",
-                        )
-                locks.append(DatedRule(name, tz=zone, holiday_countries=countries))
+            for key in spec:
+                if key in LOCK_KEYS and key not in LOCK_KINDS[kind]:
+                    self.error(
+                        f"{path}.{key}",
+                        f"does not belong to a {kind} lock (its keys: {', '.join(LOCK_KINDS[kind])})",
+                    )
+            zone = self.zone(spec.get("timezone"), f"{path}.timezone", tz)
+            description = self.text(spec.get("description"), f"{path}.description")
+            lock = self.parse_lock(kind, name, spec, path, zone, description)
+            if lock is not None:
+                locks.append(lock)
         return locks
 
-    def parse_classes(self, value: Any, windows: dict[str, RecurringRule]) -> dict[MigrationClass, ClassRule]:
-        spec = self.mapping(value, "classes", {c.value for c in MigrationClass})
-        rules: dict[MigrationClass, ClassRule] = {}
-        for cls in MigrationClass:
-            path = f"classes.{cls.value}"
-            if cls.value not in spec:
+    def parse_lock(
+        self, kind: str, name: str, spec: dict[str, Any], path: str, zone: ZoneInfo, description: str | None
+    ) -> LockRule | None:
+        if kind == "one-off":
+            opens = self.instant(spec.get("from"), f"{path}.from", zone, closing=False)
+            closes = self.instant(spec.get("to"), f"{path}.to", zone, closing=True)
+            if opens is None or closes is None:
+                return None
+            if closes <= opens:
                 self.error(
-                    path, "is missing: every class needs a rule (unknown: {windows: [], automatic: false})"
+                    f"{path}.to",
+                    f"must be after from ({closes.isoformat()} is not after {opens.isoformat()})",
                 )
+                return None
+            return OneOffLock(name, opens, closes, description)
+        if kind == "recurring":
+            return self.recurring(name, spec, path, zone)
+        if kind == "dates":
+            items = spec["dates"]
+            if not isinstance(items, list) or not items:
+                self.error(f"{path}.dates", f"expected a non-empty list of dates YYYY-MM-DD, got {items!r}")
+                return None
+            days = set()
+            for index, item in enumerate(items):
+                try:
+                    if isinstance(item, datetime):
+                        raise ValueError
+                    days.add(item if isinstance(item, date) else date.fromisoformat(str(item)))
+                except ValueError:
+                    self.error(f"{path}.dates[{index}]", f"expected a date YYYY-MM-DD, got {item!r}")
+            return DatesLock(name, frozenset(days), zone, description)
+        holidays_spec = self.mapping(spec["holidays"], f"{path}.holidays", ("countries",))
+        countries = self.texts(holidays_spec.get("countries"), f"{path}.holidays.countries")
+        if not countries:
+            self.error(
+                f"{path}.holidays.countries",
+                "expected a non-empty list of country codes such as US, GB, US-CA",
+            )
+        for index, country in enumerate(countries):
+            problem = _holiday_calendar_problem(country)
+            if problem:
+                self.error(f"{path}.holidays.countries[{index}]", problem)
+        return HolidayLock(name, countries, zone, description)
+
+    def parse_classes(
+        self, value: Any, windows: dict[str, RecurringRule], gates: GateSettings
+    ) -> dict[MigrationClass, ClassRule]:
+        spec = self.mapping(value, "classes", [c.value for c in MigrationClass], what="class")
+        given: dict[MigrationClass, dict[str, Any]] = {}
+        for cls in MigrationClass:
+            if cls.value in spec:
+                item = spec[cls.value]
+                given[cls] = (
+                    self.mapping(item, f"classes.{cls.value}", CLASS_KEYS) if item is not None else {}
+                )
+        rules: dict[MigrationClass, ClassRule] = {}
+        # A class without a rule is scheduled like the nearest stricter class that has one (never lighter);
+        # so walk from the strictest down.
+        for cls in reversed(list(MigrationClass)):
+            if cls not in given:
+                rules[cls] = _default_rule(cls, rules, gates)
                 continue
-            item = self.mapping(spec[cls.value], path, CLASS_KEYS)
-            names = self.strings(item.get("windows"), f"{path}.windows")
-            for i, name in enumerate(names):
-                if name not in windows:
-                    self.error(
-                        f"{path}.windows[{i}]",
-                        f'unknown window "{name}" (known: {", ".join(sorted(windows)) or "none"})',
-                    )
-            automatic = self.boolean(
-                item.get("automatic"), f"{path}.automatic", cls is not MigrationClass.UNKNOWN
+            rules[cls] = self.parse_class(cls, given[cls], windows, gates)
+        return {cls: rules[cls] for cls in MigrationClass}
+
+    def parse_class(
+        self,
+        cls: MigrationClass,
+        item: dict[str, Any],
+        windows: dict[str, RecurringRule],
+        gates: GateSettings,
+    ) -> ClassRule:
+        path = f"classes.{cls.value}"
+        names = self.texts(item.get("windows"), f"{path}.windows")
+        seen: set[str] = set()
+        for index, name in enumerate(names):
+            if name in self.broken_windows:
+                pass
+            elif name not in windows:
+                known = ", ".join(sorted(windows)) or "none defined"
+                self.error(f"{path}.windows[{index}]", f'unknown window "{name}" (known: {known})')
+            elif name in seen:
+                self.error(f"{path}.windows[{index}]", f'window "{name}" is listed twice')
+            seen.add(name)
+        is_unknown = cls is MigrationClass.UNKNOWN
+        automatic = self.boolean(item.get("automatic"), f"{path}.automatic", not is_unknown)
+        if is_unknown and automatic:
+            self.error(f"{path}.automatic", "unknown migrations are never run automatically: set it to false")
+        elif automatic and not names:
+            self.error(
+                f"{path}.windows", "an automatic class needs at least one window (or set automatic: false)"
             )
-            if cls is MigrationClass.UNKNOWN and automatic:
-                self.error(f"{path}.automatic", "unknown migrations are never run automatically: set false")
-            if automatic and not names:
-                self.error(f"{path}.windows", "an automatic class needs at least one window")
-            rules[cls] = ClassRule(
-                windows=names,
-                automatic=automatic,
-                approval_required=self.boolean(
-                    item.get("approval_required"), f"{path}.approval_required", False
-                ),
-                traffic_threshold=self.number(
-                    item.get("traffic_threshold"), f"{path}.traffic_threshold", None, 0
-                ),
-                max_predicted_duration=self.duration(
-                    item.get("max_predicted_duration"), f"{path}.max_predicted_duration", None
-                ),
-                min_bake=self.duration(item.get("min_bake"), f"{path}.min_bake", None),
-            )
-        return rules
+        threshold = item.get("traffic_threshold")
+        min_bake = item.get("min_bake")
+        return ClassRule(
+            windows=tuple(dict.fromkeys(n for n in names if n in windows)),
+            automatic=automatic and not is_unknown,
+            approval_required=self.boolean(
+                item.get("approval_required"), f"{path}.approval_required", is_unknown
+            ),
+            traffic_threshold=self.number(threshold, f"{path}.traffic_threshold", gates.traffic.threshold, 0),
+            max_predicted_duration=self.duration(
+                item.get("max_predicted_duration"), f"{path}.max_predicted_duration", None, positive=True
+            ),
+            min_bake=_or(self.duration(min_bake, f"{path}.min_bake", None), gates.rollback.min_bake),
+        )
 
     def parse_gates(self, value: Any) -> GateSettings:
         spec = self.mapping(value, "gates", GATE_KEYS)
         traffic = self.mapping(spec.get("traffic"), "gates.traffic", TRAFFIC_KEYS)
-        mode = self.string(traffic.get("mode"), "gates.traffic.mode", "absolute")
-        if mode not in ("absolute", "baseline_percentile"):
-            self.error("gates.traffic.mode", f"expected absolute or baseline_percentile, got {mode!r}")
-        percentile = self.number(traffic.get("percentile"), "gates.traffic.percentile", 30.0, 0)
-        if percentile is not None and percentile > 100:
-            self.error("gates.traffic.percentile", f"must be at most 100, got {percentile}")
         lock = self.mapping(spec.get("deploy_lock"), "gates.deploy_lock", DEPLOY_LOCK_KEYS)
+        rollback = self.mapping(spec.get("rollback"), "gates.rollback", ROLLBACK_KEYS)
         matches = []
-        for index, item in enumerate(lock.get("deploy_pipelines") or []):
+        pipelines = lock.get("deploy_pipelines")
+        if pipelines is not None and not isinstance(pipelines, list):
+            self.error("gates.deploy_lock.deploy_pipelines", f"expected a list, got {_kind(pipelines)}")
+            pipelines = []
+        for index, item in enumerate(pipelines or []):
             path = f"gates.deploy_lock.deploy_pipelines[{index}]"
-            item = self.mapping(item, path, {"project", "ref", "variables"})
+            item = self.mapping(item, path, ("project", "ref", "variables"))
             matches.append(
                 PipelineMatch(
-                    project=self.string(item.get("project"), f"{path}.project", required=True) or "",
-                    ref=self.string(item.get("ref"), f"{path}.ref"),
-                    variables={
-                        str(k): str(v)
-                        for k, v in self.mapping(item.get("variables"), f"{path}.variables").items()
-                    },
+                    project=self.text(item.get("project"), f"{path}.project", required=True) or "",
+                    ref=self.text(item.get("ref"), f"{path}.ref"),
+                    variables=self.variables(item.get("variables"), f"{path}.variables", ("environment",)),
                 )
             )
-        rollback = self.mapping(spec.get("rollback"), "gates.rollback", ROLLBACK_KEYS)
+        t = "gates.traffic"
         return GateSettings(
             poll_interval=self.duration(
-                spec.get("poll_interval"), "gates.poll_interval", timedelta(minutes=1)
-            ),
-            max_wait=self.duration(spec.get("max_wait"), "gates.max_wait", timedelta(hours=6)),
+                spec.get("poll_interval"), "gates.poll_interval", timedelta(minutes=1), positive=True
+            )
+            or timedelta(minutes=1),
+            max_wait=self.duration(spec.get("max_wait"), "gates.max_wait", timedelta(hours=6), positive=True)
+            or timedelta(hours=6),
             traffic=TrafficGateSettings(
-                query=self.string(
-                    traffic.get("query"),
-                    "gates.traffic.query",
-                    'sum(gitlab_component_ops:rate_5m{env="{environment}",type="web"})',
-                )
-                or "",
-                mode=mode or "absolute",
-                threshold=self.number(traffic.get("threshold"), "gates.traffic.threshold", 600.0, 0) or 0.0,
-                percentile=percentile or 30.0,
+                query=self.text(traffic.get("query"), f"{t}.query", DEFAULT_TRAFFIC_QUERY)
+                or DEFAULT_TRAFFIC_QUERY,
+                mode=self.choice(traffic.get("mode"), f"{t}.mode", ("absolute", "baseline_percentile")),
+                threshold=self.number(traffic.get("threshold"), f"{t}.threshold", 600.0, 0),
+                percentile=self.number(traffic.get("percentile"), f"{t}.percentile", 30.0, 0, 100),
                 baseline_weeks=int(
-                    self.number(traffic.get("baseline_weeks"), "gates.traffic.baseline_weeks", 4, 1) or 4
+                    self.number(traffic.get("baseline_weeks"), f"{t}.baseline_weeks", 4, 1, 52, True)
                 ),
-                sustain=self.duration(traffic.get("sustain"), "gates.traffic.sustain", timedelta(minutes=10)),
+                sustain=self.duration(traffic.get("sustain"), f"{t}.sustain", timedelta(minutes=10))
+                or timedelta(0),
                 max_staleness=self.duration(
-                    traffic.get("max_staleness"), "gates.traffic.max_staleness", timedelta(minutes=5)
-                ),
-                health_query=self.string(traffic.get("health_query"), "gates.traffic.health_query"),
-                min_health=self.number(traffic.get("min_health"), "gates.traffic.min_health", 0.999, 0)
-                or 0.0,
+                    traffic.get("max_staleness"), f"{t}.max_staleness", timedelta(minutes=5), positive=True
+                )
+                or timedelta(minutes=5),
+                health_query=self.text(traffic.get("health_query"), f"{t}.health_query"),
+                min_health=self.number(traffic.get("min_health"), f"{t}.min_health", 0.999, 0, 1),
             ),
             deploy_lock=DeployLockSettings(
-                deployment_statuses=self.strings(
+                deployment_statuses=self.texts(
                     lock.get("deployment_statuses"),
                     "gates.deploy_lock.deployment_statuses",
                     ("created", "running", "blocked"),
                 ),
                 deploy_pipelines=tuple(matches),
-                lock_variable=self.string(
+                lock_variable=self.text(
                     lock.get("lock_variable"), "gates.deploy_lock.lock_variable", "pdm_lock_{environment}"
                 )
-                or "",
+                or "pdm_lock_{environment}",
             ),
             rollback=RollbackSettings(
                 min_bake=self.duration(
                     rollback.get("min_bake"), "gates.rollback.min_bake", timedelta(hours=2)
-                ),
-                incident_projects=self.strings(
+                )
+                or timedelta(0),
+                incident_projects=self.texts(
                     rollback.get("incident_projects"), "gates.rollback.incident_projects"
                 ),
-                incident_labels_any=self.strings(
+                incident_labels_any=self.texts(
                     rollback.get("incident_labels_any"),
                     "gates.rollback.incident_labels_any",
                     ("severity::1", "severity::2", "blocks deployments"),
                 ),
-                change_request_labels_all=self.strings(
+                change_request_labels_all=self.texts(
                     rollback.get("change_request_labels_all"),
                     "gates.rollback.change_request_labels_all",
                     ("change::in-progress",),
                 ),
-                change_request_labels_any=self.strings(
+                change_request_labels_any=self.texts(
                     rollback.get("change_request_labels_any"),
                     "gates.rollback.change_request_labels_any",
                     ("C1", "C2"),
@@ -507,94 +673,220 @@ class _Parser:
             ),
         )
 
+    def variables(self, value: Any, path: str, placeholders: tuple[str, ...]) -> dict[str, str]:
+        """CI variables: text values (true/false and numbers as YAML wrote them), known placeholders only."""
+        result: dict[str, str] = {}
+        for key, raw in self.mapping(value, path, what="variable").items():
+            if isinstance(raw, bool):
+                raw = "true" if raw else "false"
+            if not isinstance(raw, (str, int, float)):
+                self.error(f"{path}.{key}", f"expected text, got {_kind(raw)}")
+                continue
+            text = str(raw)
+            for name in re.findall(r"\{([^{}]*)\}", text):
+                if name not in placeholders:
+                    self.error(
+                        f"{path}.{key}",
+                        f"unknown placeholder {{{name}}} (known: {', '.join('{' + p + '}' for p in placeholders)})",
+                    )
+            result[key] = text
+        return result
+
     def parse_gitlab(self, value: Any) -> GitLabSettings:
         spec = self.mapping(value, "gitlab", GITLAB_KEYS)
         pipeline = self.mapping(spec.get("pdm_pipeline"), "gitlab.pdm_pipeline", PIPELINE_KEYS)
-        trigger = self.string(pipeline.get("trigger"), "gitlab.pdm_pipeline.trigger", "api")
-        if trigger not in ("api", "trigger_token"):
-            self.error("gitlab.pdm_pipeline.trigger", f"expected api or trigger_token, got {trigger!r}")
-        variables = {
-            str(k): str(v)
-            for k, v in self.mapping(pipeline.get("variables"), "gitlab.pdm_pipeline.variables").items()
-        }
-        for key, template in variables.items():
-            for name in re.findall(r"\{([^{}]*)\}", template):
-                if name not in PLACEHOLDERS:
-                    self.error(
-                        f"gitlab.pdm_pipeline.variables.{key}",
-                        f"unknown placeholder {{{name}}} (known: {', '.join(sorted(PLACEHOLDERS))})",
-                    )
-        if "{decision_id}" not in variables.values():
+        if "pdm_pipeline" not in spec:
+            self.error(
+                "gitlab.pdm_pipeline", "is required (the project, ref and variables of the PDM pipeline)"
+            )
+        variables = self.variables(
+            pipeline.get("variables"), "gitlab.pdm_pipeline.variables", PIPELINE_PLACEHOLDERS
+        )
+        if pipeline and not any("{decision_id}" in v for v in variables.values()):
             self.error(
                 "gitlab.pdm_pipeline.variables",
-                "one variable must carry {decision_id}: it makes the trigger exactly-once",
+                "one variable must carry {decision_id}: it lets a retried trigger find its pipeline (exactly once)",
             )
         return GitLabSettings(
-            admin_check_databases=self.strings(
-                spec.get("admin_check_databases"), "gitlab.admin_check_databases"
-            ),
-            conn_id=self.string(spec.get("conn_id"), "gitlab.conn_id", "gitlab_default") or "",
-            application_project=self.string(
+            conn_id=self.text(spec.get("conn_id"), "gitlab.conn_id", "gitlab_default") or "gitlab_default",
+            application_project=self.text(
                 spec.get("application_project"), "gitlab.application_project", required=True
             )
             or "",
+            admin_check_databases=self.texts(
+                spec.get("admin_check_databases"), "gitlab.admin_check_databases"
+            ),
             pdm_pipeline=PipelineSettings(
-                project=self.string(pipeline.get("project"), "gitlab.pdm_pipeline.project", required=True)
+                project=self.text(
+                    pipeline.get("project"), "gitlab.pdm_pipeline.project", required=bool(pipeline)
+                )
                 or "",
-                ref=self.string(pipeline.get("ref"), "gitlab.pdm_pipeline.ref", "master") or "master",
-                trigger=trigger or "api",
+                ref=self.text(pipeline.get("ref"), "gitlab.pdm_pipeline.ref", "master") or "master",
+                trigger=self.choice(
+                    pipeline.get("trigger"), "gitlab.pdm_pipeline.trigger", ("api", "trigger_token")
+                ),
                 variables=variables,
             ),
         )
 
     def parse_environments(self, value: Any) -> dict[str, EnvironmentPolicy]:
-        spec = self.mapping(value, "environments")
-        if not spec:
-            self.error("environments", "at least one environment is required")
+        spec = self.mapping(value, "environments", what="environment")
+        if not spec and not self.errors:
+            self.error("environments", "at least one environment is required (e.g. gstg, gprd)")
         result: dict[str, EnvironmentPolicy] = {}
         for name, item in spec.items():
             path = f"environments.{name}"
-            if not re.fullmatch(r"[a-z][a-z0-9_]*", str(name)):
+            if not _ENV_NAME.match(name):
                 self.error(
                     path, "environment names are lower-case letters, digits and underscores (they name DAGs)"
                 )
             item = self.mapping(item, path, ENV_KEYS)
-            overrides = self.mapping(item.get("overrides"), f"{path}.overrides", {"classes", "gates"})
-            result[str(name)] = EnvironmentPolicy(
-                name=str(name),
-                deploy_environment=self.string(
-                    item.get("deploy_environment"), f"{path}.deploy_environment", str(name)
+            overrides = self.mapping(item.get("overrides"), f"{path}.overrides", ("classes", "gates"))
+            result[name] = EnvironmentPolicy(
+                name=name,
+                deploy_environment=self.text(
+                    item.get("deploy_environment"), f"{path}.deploy_environment", name
                 )
-                or str(name),
-                db_environment=self.string(item.get("db_environment"), f"{path}.db_environment", f"db/{name}")
+                or name,
+                db_environment=self.text(item.get("db_environment"), f"{path}.db_environment", f"db/{name}")
                 or f"db/{name}",
-                after=self.string(item.get("after"), f"{path}.after"),
+                after=self.text(item.get("after"), f"{path}.after"),
                 schedule=self.boolean(item.get("schedule"), f"{path}.schedule", True),
                 overrides=overrides,
             )
+        recorded: dict[str, str] = {}
         for name, env in result.items():
+            if env.db_environment in recorded:
+                self.error(
+                    f"environments.{name}.db_environment",
+                    f'"{env.db_environment}" is already where {recorded[env.db_environment]} records its PDM runs',
+                )
+            recorded.setdefault(env.db_environment, name)
             if env.after is not None and env.after not in result:
                 self.error(
                     f"environments.{name}.after",
                     f"unknown environment {env.after!r} (known: {', '.join(result)})",
                 )
         for name in result:
-            seen, cursor = {name}, result[name].after
+            seen, cursor = [name], result[name].after
             while cursor in result:
                 if cursor in seen:
-                    self.error(f"environments.{name}.after", f"forms a cycle through {cursor!r}")
+                    chain = " → ".join([*seen, cursor])
+                    self.error(f"environments.{name}.after", f"forms a cycle: {chain}")
                     break
-                seen.add(cursor)
+                seen.append(cursor)
                 cursor = result[cursor].after
         return result
 
-    def check_reachable(self, policy: Policy) -> None:
-        """A class whose windows are all covered by locks for the next year can never run: a contradiction."""
-        start = datetime(2026, 1, 1, tzinfo=UTC)
-        end = start + timedelta(days=366)
+    def parse_notifications(self, value: Any) -> NotificationSettings:
+        spec = self.mapping(value, "notifications", ("slack", "grafana"))
+        slack = self.mapping(spec.get("slack"), "notifications.slack", ("conn_id",))
+        grafana = self.mapping(spec.get("grafana"), "notifications.grafana", ("conn_id",))
+        return NotificationSettings(
+            slack_conn_id=self.text(slack.get("conn_id"), "notifications.slack.conn_id"),
+            grafana_conn_id=self.text(grafana.get("conn_id"), "notifications.grafana.conn_id"),
+        )
+
+    # -- contradictions -----------------------------------------------------------------------------
+    def check_every_class_can_run(self, policy: Policy) -> None:
+        """A class whose windows always fall inside recurring (permanent) change locks could never run.
+
+        Dated locks, dates and holidays end, so they never make a class unreachable; recurring locks
+        repeat every week, so one sample year (with both DST changes) shows the contradiction.
+        """
+        recurring = [lock for lock in policy.locks if isinstance(lock, RecurringRule)]
+        if not recurring:
+            return
+        locks = lock_blocks(recurring)
+        start, end = _SAMPLE_YEAR
         for cls, rule in policy.classes.items():
-            if rule.automatic and rule.windows and not policy.allowed_spans(cls, start, end):
-                self.error(
-                    f"classes.{cls.value}.windows",
-                    "every window is covered by change locks: this class could never run",
-                )
+            if not rule.windows:
+                continue
+            windows = [policy.windows[name] for name in rule.windows]
+            if covering(allowed_blocks(windows, locks), start, end):
+                continue
+            names = ", ".join(f'"{lock.name}"' for lock in recurring if _overlaps(lock, windows, start, end))
+            listed = ", ".join(f'"{name}"' for name in rule.windows)
+            self.error(
+                f"classes.{cls.value}.windows",
+                f"every window ({listed}) always falls inside recurring change locks ({names}): this class could never run",
+            )
+
+    def parse_overrides(self, policy: Policy) -> None:
+        """Validate each environment's overrides now (not when a run first asks), with their own key paths."""
+        base = {k: v for k, v in policy.raw.items() if k != "environments"}
+        base["environments"] = {
+            name: {k: v for k, v in (spec or {}).items() if k != "overrides"}
+            for name, spec in (policy.raw.get("environments") or {}).items()
+        }
+        for name, env in policy.environments.items():
+            if not env.overrides:
+                continue
+            merged = copy.deepcopy(base)
+            _deep_merge(merged, env.overrides)
+            parser = _Parser(self.source, self.lines, prefix=f"environments.{name}.overrides.")
+            try:
+                derived = parser.parse(merged, [])
+            except PolicyError as exc:
+                self.errors.extend(str(exc).splitlines())
+                continue
+            derived.environments = policy.environments
+            derived.raw = merged
+            policy.per_environment[name] = derived
+
+
+def _default_rule(
+    cls: MigrationClass, stricter: dict[MigrationClass, ClassRule], gates: GateSettings
+) -> ClassRule:
+    """The rule of a class the file leaves out: that of the nearest stricter class; unknown is never automatic."""
+    if cls is MigrationClass.UNKNOWN:
+        return ClassRule((), False, True, gates.traffic.threshold, None, gates.rollback.min_bake)
+    nearest = min(stricter, key=lambda c: c.rank)
+    return stricter[nearest]
+
+
+def _overlaps(lock: RecurringRule, windows: list[RecurringRule], start: datetime, end: datetime) -> bool:
+    week = (start, start + timedelta(days=8))
+    locked = lock.spans(*week)
+    return any(a < d and c < b for w in windows for a, b in w.spans(*week) for c, d in locked)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def _holiday_calendar_problem(country: str) -> str | None:
+    """Why the `holidays` package has no calendar for `US` or `US-CA` style codes, or None if it has one."""
+    import holidays
+
+    code, _, subdivision = country.partition("-")
+    try:
+        holidays.country_holidays(code, subdiv=subdivision or None, years=[])
+    except NotImplementedError as exc:
+        return f"no public holiday calendar for {country!r}: {exc} (ISO codes such as US, GB, US-CA)"
+    return None
+
+
+def _or(value: timedelta | None, default: timedelta) -> timedelta:
+    """`value` unless it is missing; unlike `or`, keeps a zero duration."""
+    return default if value is None else value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _unknown(what: str, key: str, allowed: Collection[str]) -> str:
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    hint = f'did you mean "{close[0]}"? ' if close else ""
+    return f"unknown {what} ({hint}allowed: {', '.join(allowed)})"

@@ -1,29 +1,42 @@
-"""The policy as typed objects, and the questions the product asks it: is this class allowed now, when next."""
+"""The policy as typed objects, and the questions the product asks it: may this class run now, and when next."""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from include.classification.classes import MigrationClass
-from include.policy.windows import DatedRule, RecurringRule, Span, merge, subtract
+from include.policy.calendar import (
+    BlockCache,
+    LabelledSpan,
+    NamedView,
+    allowed_blocks,
+    block_index,
+    covering,
+    lock_blocks,
+)
+from include.policy.durations import describe_wait, format_duration
+from include.policy.errors import PolicyError
+from include.policy.windows import LockRule, RecurringRule, Span
 
-# How far ahead spans are computed past the question's end, so a span running over it is seen whole.
-LOOKAHEAD = timedelta(days=15)
+DEFAULT_HORIZON = timedelta(days=400)
+# next_window looks ahead in steps of this size, so a near answer costs little.
+_SEARCH_STEP = timedelta(days=56)
 
 
 @dataclass(frozen=True)
 class ClassRule:
-    """How one migration class may be scheduled."""
+    """How one migration class may be scheduled, with the gate defaults already filled in."""
 
     windows: tuple[str, ...]
     automatic: bool
     approval_required: bool
-    traffic_threshold: float | None
+    traffic_threshold: float
     max_predicted_duration: timedelta | None
-    min_bake: timedelta | None
+    min_bake: timedelta
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,12 @@ class GitLabSettings:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    slack_conn_id: str | None = None
+    grafana_conn_id: str | None = None
+
+
+@dataclass(frozen=True)
 class EnvironmentPolicy:
     name: str
     deploy_environment: str
@@ -101,17 +120,20 @@ class EnvironmentPolicy:
 
 @dataclass(frozen=True)
 class WindowSpan:
-    """An allowed interval for a class: allow windows minus change locks, in UTC."""
+    """An allowed interval for a class (allow windows minus change locks), in UTC."""
 
     window: str
     opens_at: datetime
     closes_at: datetime
-    open_ended: bool = False  # runs past the computed horizon (e.g. an every-day window)
+    open_ended: bool = False  # longer than ~420 days past the question: the far end is where we stopped
+
+    def contains(self, moment: datetime) -> bool:
+        return self.opens_at <= moment < self.closes_at
 
 
 @dataclass(frozen=True)
 class WindowVerdict:
-    """Whether a class may run at an instant, and why, with the current or next window."""
+    """Whether a class may run at an instant and why, with the current or the next window."""
 
     allowed: bool
     reason: str
@@ -120,11 +142,12 @@ class WindowVerdict:
     next_opens_at: datetime | None = None
     next_closes_at: datetime | None = None
     lock: str | None = None
+    next_window: str | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Policy:
-    """A validated policy file. Pure: every question takes the instant it is about."""
+    """A validated policy. Pure: every question takes the instant it is about; answers are cached."""
 
     source: str
     raw: dict[str, Any]
@@ -132,168 +155,280 @@ class Policy:
     target: str
     execution_mode: str
     windows: dict[str, RecurringRule]
-    locks: list[RecurringRule | DatedRule]
+    locks: list[LockRule]
     classes: dict[MigrationClass, ClassRule]
     gates: GateSettings
     gitlab: GitLabSettings
     prometheus_conn_id: str
     environments: dict[str, EnvironmentPolicy]
-    notifications: dict[str, Any]
-    _per_environment: dict[str, Policy] = field(default_factory=dict, repr=False)
+    notifications: NotificationSettings
+    per_environment: dict[str, Policy] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._locks = lock_blocks(self.locks)
+        self._allowed: dict[MigrationClass, BlockCache] = {
+            cls: allowed_blocks([self.windows[name] for name in rule.windows], self._locks)
+            for cls, rule in self.classes.items()
+        }
 
     # -- structure ----------------------------------------------------------------------------------
-    def class_rule(self, cls: MigrationClass) -> ClassRule:
-        return self.classes[cls]
+    def class_rule(self, cls: MigrationClass | str) -> ClassRule:
+        """The rule of a class, with gate defaults (traffic threshold, minimum bake) resolved."""
+        return self.classes[MigrationClass.parse(cls)]
 
     def for_environment(self, name: str) -> Policy:
         """This policy with the environment's `overrides` of `classes` and `gates` applied."""
         if name not in self.environments:
-            from include.policy.loader import PolicyError
-
             raise PolicyError(
                 f"{self.source}: environments: unknown environment {name!r} (known: {', '.join(self.environments)})"
             )
-        overrides = self.environments[name].overrides
-        if not overrides:
-            return self
-        if name not in self._per_environment:
-            from include.policy.loader import parse_policy
-
-            merged = copy.deepcopy(self.raw)
-            _deep_merge(merged, overrides)
-            for env in merged.get("environments", {}).values():
-                if isinstance(env, dict):
-                    env.pop("overrides", None)
-            self._per_environment[name] = parse_policy(
-                merged, source=f"{self.source} (environments.{name}.overrides)"
-            )
-        return self._per_environment[name]
+        return self.per_environment.get(name, self)
 
     def to_dict(self) -> dict[str, Any]:
-        """The policy as loaded (normalised YAML data), JSON-ready for the audit and the UI."""
-        return copy.deepcopy(self.raw)
+        """The policy normalised (defaults filled, durations and instants as text), JSON-ready.
+
+        It is itself a valid policy: parse_policy(policy.to_dict()) describes the same schedule.
+        """
+        gates = self.gates
+        return {
+            "version": 1,
+            "timezone": self.timezone,
+            "target": self.target,
+            "execution_mode": self.execution_mode,
+            "windows": {name: rule.to_dict() for name, rule in self.windows.items()},
+            "change_locks": [{"name": lock.name, **lock.to_dict()} for lock in self.locks],
+            "classes": {
+                cls.value: {
+                    "windows": list(rule.windows),
+                    "automatic": rule.automatic,
+                    "approval_required": rule.approval_required,
+                    "traffic_threshold": rule.traffic_threshold,
+                    "max_predicted_duration": _duration_or_none(rule.max_predicted_duration),
+                    "min_bake": format_duration(rule.min_bake),
+                }
+                for cls, rule in self.classes.items()
+            },
+            "gates": {
+                "poll_interval": format_duration(gates.poll_interval),
+                "max_wait": format_duration(gates.max_wait),
+                "traffic": {
+                    "query": gates.traffic.query,
+                    "mode": gates.traffic.mode,
+                    "threshold": gates.traffic.threshold,
+                    "percentile": gates.traffic.percentile,
+                    "baseline_weeks": gates.traffic.baseline_weeks,
+                    "sustain": format_duration(gates.traffic.sustain),
+                    "max_staleness": format_duration(gates.traffic.max_staleness),
+                    "health_query": gates.traffic.health_query,
+                    "min_health": gates.traffic.min_health,
+                },
+                "deploy_lock": {
+                    "deployment_statuses": list(gates.deploy_lock.deployment_statuses),
+                    "deploy_pipelines": [
+                        {"project": m.project, "ref": m.ref, "variables": dict(m.variables)}
+                        for m in gates.deploy_lock.deploy_pipelines
+                    ],
+                    "lock_variable": gates.deploy_lock.lock_variable,
+                },
+                "rollback": {
+                    "min_bake": format_duration(gates.rollback.min_bake),
+                    "incident_projects": list(gates.rollback.incident_projects),
+                    "incident_labels_any": list(gates.rollback.incident_labels_any),
+                    "change_request_labels_all": list(gates.rollback.change_request_labels_all),
+                    "change_request_labels_any": list(gates.rollback.change_request_labels_any),
+                },
+            },
+            "gitlab": {
+                "conn_id": self.gitlab.conn_id,
+                "application_project": self.gitlab.application_project,
+                "admin_check_databases": list(self.gitlab.admin_check_databases),
+                "pdm_pipeline": {
+                    "project": self.gitlab.pdm_pipeline.project,
+                    "ref": self.gitlab.pdm_pipeline.ref,
+                    "trigger": self.gitlab.pdm_pipeline.trigger,
+                    "variables": dict(self.gitlab.pdm_pipeline.variables),
+                },
+            },
+            "prometheus": {"conn_id": self.prometheus_conn_id},
+            "environments": {
+                name: {
+                    "deploy_environment": env.deploy_environment,
+                    "db_environment": env.db_environment,
+                    "after": env.after,
+                    "schedule": env.schedule,
+                    "overrides": _json_ready(env.overrides),
+                }
+                for name, env in self.environments.items()
+            },
+            "notifications": {
+                "slack": {"conn_id": self.notifications.slack_conn_id},
+                "grafana": {"conn_id": self.notifications.grafana_conn_id},
+            },
+        }
 
     # -- calendar -----------------------------------------------------------------------------------
-    def lock_spans(self, start: datetime, end: datetime) -> list[tuple[Span, str]]:
-        found = []
-        for lock in self.locks:
-            found += [(span, lock.name) for span in lock.spans(start, end)]
-        return sorted(found)
-
     def allowed_spans(self, cls: MigrationClass, start: datetime, end: datetime) -> list[WindowSpan]:
-        """Allowed intervals for `cls` intersecting [start, end): allow windows minus locks, merged."""
-        _aware(start, "start")
-        _aware(end, "end")
-        rule = self.classes[cls]
-        if not rule.windows:
-            return []
-        horizon_start, horizon_end = start - timedelta(days=2), end + LOOKAHEAD
-        named: list[tuple[Span, str]] = []
-        for name in rule.windows:
-            named += [(span, name) for span in self.windows[name].spans(horizon_start, horizon_end)]
-        allowed = merge(span for span, _ in named)
-        locks = merge(span for span, _ in self.lock_spans(horizon_start, horizon_end))
-        result = []
-        for opens, closes in subtract(allowed, locks):
-            if closes <= start or opens >= end:
-                continue
-            window = next((n for (a, b), n in sorted(named) if a <= opens < b), rule.windows[0])
-            result.append(WindowSpan(window, opens, closes, open_ended=closes >= horizon_end))
-        return result
+        """Allowed intervals for `cls` intersecting [start, end): its windows minus every lock, merged.
+
+        Each span is given whole (it may open before `start` or close after `end`), so the timetable
+        can create a run exactly when a span opens.
+        """
+        start, end = _utc(start, "start"), _utc(end, "end")
+        return [_window_span(s) for s in covering(self._allowed[cls], start, end)]
 
     def next_window(
-        self, cls: MigrationClass, after: datetime, horizon: timedelta = timedelta(days=400)
+        self, cls: MigrationClass, after: datetime, horizon: timedelta = DEFAULT_HORIZON
     ) -> WindowSpan | None:
-        """The allowed interval containing `after`, or the next one within `horizon`."""
-        _aware(after, "after")
-        step = timedelta(days=14)
-        cursor = after
-        while cursor < after + horizon:
-            for span in self.allowed_spans(cls, cursor, cursor + step):
-                if span.closes_at > after:
-                    return span
-            cursor += step
+        """The allowed interval containing `after`, or else the next one opening within `horizon`."""
+        after = _utc(after, "after")
+        if not self.classes[cls].windows:
+            return None
+        cursor, limit = after, after + horizon
+        while cursor < limit:
+            stop = min(cursor + _SEARCH_STEP, limit)
+            for span in covering(self._allowed[cls], cursor, stop):
+                if span.closes > after:
+                    return _window_span(span)
+            cursor = stop
         return None
 
-    def time_until_next_window(self, cls: MigrationClass, now: datetime) -> timedelta | None:
-        """Zero inside an allowed window; None if no window opens within the horizon."""
-        span = self.next_window(cls, now)
+    def time_until_next_window(
+        self, cls: MigrationClass, now: datetime, horizon: timedelta = DEFAULT_HORIZON
+    ) -> timedelta | None:
+        """Zero inside an allowed window; None when no window opens within `horizon`."""
+        span = self.next_window(cls, now, horizon)
         if span is None:
             return None
-        return max(timedelta(0), span.opens_at - now)
+        return max(timedelta(0), span.opens_at - _utc(now, "now"))
+
+    def lock_spans(self, start: datetime, end: datetime) -> list[tuple[Span, str]]:
+        """Change locks intersecting [start, end), each lock's contiguous stretch given whole."""
+        start, end = _utc(start, "start"), _utc(end, "end")
+        names = {piece[2] for index in _blocks_between(start, end) for piece in self._locks.block(index)}
+        found = []
+        for name in sorted(names):
+            for span in covering(NamedView(self._locks, name), start, end):
+                found.append(((span.opens, span.closes), name))
+        return sorted(found)
 
     def window_verdict(self, cls: MigrationClass, now: datetime) -> WindowVerdict:
-        """Whether `cls` may run at `now`, with a one-line reason a release manager can act on."""
-        _aware(now, "now")
+        """Whether `cls` may run at `now`, with a one-line reason a release manager can act on.
+
+        Only the calendar is judged here; whether a human must start or approve the run is the class
+        rule's `automatic` and `approval_required`, checked by the caller.
+        """
+        now = _utc(now, "now")
         rule = self.classes[cls]
-        if not rule.automatic:
-            return WindowVerdict(False, f"{cls.value} is never run automatically: a human must decide")
+        name = cls.value
         if not rule.windows:
-            return WindowVerdict(False, f"{cls.value} has no allowed window in the policy")
-        current = self.next_window(cls, now)
-        if current is not None and current.opens_at <= now < current.closes_at:
-            until = "at least " if current.open_ended else ""
+            return WindowVerdict(
+                False, f"{name} has no allowed window: it runs only if a human overrides the window gate"
+            )
+        span = self.next_window(cls, now)
+        if span is not None and span.contains(now):
+            until = self._when(span.closes_at, closing=True)
+            if span.open_ended:
+                until = f"at least {until}"
+            starting = next(
+                (
+                    lock
+                    for (a, _), lock in self.lock_spans(span.closes_at, span.closes_at + _SECOND)
+                    if a == span.closes_at
+                ),
+                None,
+            )
+            if starting:
+                until += f' (change lock "{starting}" begins)'
             return WindowVerdict(
                 True,
-                f'{cls.value} may run in window "{current.window}" until {until}{_when(current.closes_at, self.timezone)}',
-                window=current.window,
-                closes_at=current.closes_at,
+                f'{name} may run in window "{span.window}" until {until}',
+                window=span.window,
+                closes_at=span.closes_at,
             )
-        lock = next(
-            (name for (a, b), name in self.lock_spans(now, now + timedelta(seconds=1)) if a <= now < b), None
-        )
-        inside = [
-            n
-            for n in rule.windows
-            if any(a <= now < b for a, b in self.windows[n].spans(now, now + timedelta(seconds=1)))
-        ]
-        if current is None:
-            reason = f"{cls.value} waits: no allowed window in the next 400 days"
+        if span is None:
+            upcoming = f"no allowed window opens within {DEFAULT_HORIZON.days} days"
         else:
-            wait = current.opens_at - now
-            reason = (
-                f'{cls.value} waits: next window "{current.window}" opens {_when(current.opens_at, self.timezone)} '
-                f"(in {_duration(wait)})"
+            upcoming = (
+                f'next "{span.window}" opens {self._when(span.opens_at)} '
+                f"(in {describe_wait(span.opens_at - now)})"
             )
-        if lock and inside:
-            reason = (
-                f'{cls.value} blocked by change lock "{lock}" inside window "{inside[0]}"; '
-                + reason.split(": ", 1)[1]
-            )
+        lock, lock_end = self._binding_lock(rule, now)
+        if lock is not None and lock_end is not None:
+            reason = f'{name} blocked by change lock "{lock}" until {self._when(lock_end, closing=True)}; {upcoming}'
+        else:
+            reason = f"{name} waits: no allowed window now; {upcoming}"
         return WindowVerdict(
             False,
             reason,
-            next_opens_at=current.opens_at if current else None,
-            next_closes_at=current.closes_at if current else None,
-            lock=lock if inside else None,
+            next_opens_at=span.opens_at if span else None,
+            next_closes_at=span.closes_at if span else None,
+            lock=lock,
+            next_window=span.window if span else None,
         )
 
+    # -- helpers ------------------------------------------------------------------------------------
+    def _binding_lock(self, rule: ClassRule, now: datetime) -> tuple[str | None, datetime | None]:
+        """The change lock that keeps a class out of a window it is in now: the one that ends last."""
+        inside = any(
+            a <= now < b for name in rule.windows for a, b in self.windows[name].spans(now, now + _SECOND)
+        )
+        if not inside:
+            return None, None
+        active = [(b, name) for (a, b), name in self.lock_spans(now, now + _SECOND) if a <= now < b]
+        if not active:
+            return None, None
+        end, name = max(active)
+        return name, end
 
-def _aware(value: datetime, name: str) -> None:
+    def _when(self, moment: datetime, *, closing: bool = False) -> str:
+        """An instant in the policy's time zone; a closing midnight reads as 24:00 of the day before."""
+        zone = ZoneInfo(self.timezone)
+        local = moment.astimezone(zone)
+        if closing and (local.hour, local.minute, local.second) == (0, 0, 0):
+            text = f"{(local - timedelta(days=1)).strftime('%a %Y-%m-%d')} 24:00 {local.tzname()}"
+        else:
+            text = local.strftime("%a %Y-%m-%d %H:%M %Z")
+        if self.timezone != "UTC":
+            text += f" ({moment.astimezone(UTC).strftime('%H:%M UTC')})"
+        return text
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def _window_span(span: LabelledSpan) -> WindowSpan:
+    return WindowSpan(span.label, span.opens, span.closes, span.open_ended)
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
+    moment = value.astimezone(UTC)
+    if type(moment) is not datetime:  # e.g. pendulum: keep its arithmetic out of the calendar
+        moment = datetime(*moment.timetuple()[:6], moment.microsecond, tzinfo=UTC)
+    return moment
 
 
-def _when(moment: datetime, tz_name: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    local = moment.astimezone(ZoneInfo(tz_name))
-    text = local.strftime("%a %Y-%m-%d %H:%M %Z")
-    return text if tz_name == "UTC" else f"{text} ({moment.astimezone(UTC).strftime('%H:%M UTC')})"
+def _blocks_between(start: datetime, end: datetime) -> range:
+    if end <= start:
+        return range(0)
+    return range(block_index(start), block_index(end - timedelta(microseconds=1)) + 1)
 
 
-def _duration(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+def _duration_or_none(value: timedelta | None) -> str | None:
+    return None if value is None else format_duration(value)
 
 
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
+def _json_ready(value: Any) -> Any:
+    """YAML data (dates, datetimes, tuples) as plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    return copy.deepcopy(value)

@@ -1,10 +1,11 @@
-"""Calendar arithmetic for windows and change locks: local wall-clock rules turned into UTC spans.
+"""Calendar rules: allow windows and change locks, each turned into UTC spans for any stretch of time.
 
-DST rules (documented in docs/policy.md): a start time that does not exist on a spring-forward day begins
-at the first instant after the gap; a wall time that occurs twice on a fall-back night is taken at its
-first occurrence for a start and its second occurrence for an end, so such a window is longer in real
-time. Windows whose end is not after their start cross midnight into the next day; "24:00" is midnight
-at the end of the day.
+DST rules (documented in docs/policy.md, tested in tests/policy/test_dst.py): windows are local wall-clock
+times. A wall time that does not exist on a spring-forward day is taken as the first instant after the
+gap (for a start and for an end alike). A wall time that occurs twice on a fall-back night is taken at
+its first occurrence for a start and at its second occurrence for an end, so such a window is longer in
+real time. An end that is not after the start crosses midnight into the next day; "24:00" is the
+midnight that ends the day. An instance belongs to the day it starts on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -20,43 +22,53 @@ Span = tuple[datetime, datetime]
 
 
 def local_to_utc(day: date, wall: time, tz: ZoneInfo, *, as_end: bool = False) -> datetime:
-    """A local wall-clock moment as a UTC instant, with the DST rules of this module."""
+    """A local wall-clock moment as a UTC instant, resolving DST gaps and repeats by the module's rules."""
     naive = datetime.combine(day, wall)
-    first = naive.replace(tzinfo=tz, fold=0)
-    second = naive.replace(tzinfo=tz, fold=1)
-    first_utc, second_utc = first.astimezone(UTC), second.astimezone(UTC)
-    if first_utc == second_utc:
-        return first_utc  # an ordinary moment
-    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
-        # In a spring-forward gap: the first instant whose wall time is at or after the requested one.
-        low, high = min(first_utc, second_utc), max(first_utc, second_utc)
-        while high - low > timedelta(seconds=1):
-            middle = low + (high - low) / 2
-            if middle.astimezone(tz).replace(tzinfo=None) >= naive:
-                high = middle
-            else:
-                low = middle
-        return high.replace(microsecond=0) if high.microsecond else high
-    # Ambiguous (fall back): first occurrence for a start, second for an end.
-    return second_utc if as_end else first_utc
+    first = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    second = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    if first == second:
+        return first
+    if first.astimezone(tz).replace(tzinfo=None) == naive:
+        # Occurs twice (fall back): the earlier instant opens, the later one closes.
+        return second if as_end else first
+    return _end_of_gap(naive, tz, min(first, second), max(first, second))
+
+
+def _end_of_gap(naive: datetime, tz: ZoneInfo, low: datetime, high: datetime) -> datetime:
+    """The first instant whose wall time is at or after `naive`: the moment the clock jumped over it."""
+    # Invariant: wall(low) < naive <= wall(high). Whole seconds are enough: zones change on the second.
+    while high - low > timedelta(seconds=1):
+        middle = low + timedelta(seconds=int((high - low).total_seconds()) // 2)
+        if middle.astimezone(tz).replace(tzinfo=None) >= naive:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def format_wall_time(value: time | None) -> str:
+    """`HH:MM`, with None as the `24:00` that ends a day."""
+    return "24:00" if value is None else value.strftime("%H:%M")
 
 
 @dataclass(frozen=True)
 class RecurringRule:
-    """Days of the week with a start and end wall time in a time zone (a window or a recurring lock)."""
+    """Days of the week with a start and an end wall time in a time zone: a window or a recurring lock."""
 
     name: str
     days: frozenset[int]  # 0 = Monday
     start: time
     end: time | None  # None = 24:00
     tz: ZoneInfo
+    description: str | None = None
 
     def spans(self, start: datetime, end: datetime) -> list[Span]:
-        """Instances that intersect [start, end), as UTC spans, in order."""
+        """Instances intersecting [start, end), as UTC spans in order (not clipped)."""
         result: list[Span] = []
-        first_day = start.astimezone(self.tz).date() - timedelta(days=2)
+        # An instance starts at most one local day before it is seen (crossing midnight), and local days
+        # can be offset from UTC by up to a day either way.
+        day = start.astimezone(self.tz).date() - timedelta(days=2)
         last_day = end.astimezone(self.tz).date() + timedelta(days=1)
-        day = first_day
         while day <= last_day:
             if day.weekday() in self.days:
                 opens = local_to_utc(day, self.start, self.tz)
@@ -66,50 +78,114 @@ class RecurringRule:
                     closes = local_to_utc(day, self.end, self.tz, as_end=True)
                 else:
                     closes = local_to_utc(day + timedelta(days=1), self.end, self.tz, as_end=True)
-                if closes > start and opens < end and closes > opens:
+                # Both ends inside one DST gap leave nothing.
+                if closes > opens and closes > start and opens < end:
                     result.append((opens, closes))
             day += timedelta(days=1)
         return result
 
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "days": [DAY_NAMES[d] for d in sorted(self.days)],
+            "start": format_wall_time(self.start),
+            "end": format_wall_time(self.end),
+            "timezone": self.tz.key,
+        }
+        if self.description:
+            data["description"] = self.description
+        return data
+
 
 @dataclass(frozen=True)
-class DatedRule:
-    """A one-off span (a dated freeze) or whole local days (family-and-friends days, holidays)."""
+class OneOffLock:
+    """A dated freeze between two instants (an end-of-year change lock, a database upgrade)."""
 
     name: str
-    fixed: tuple[Span, ...] = ()
-    days: frozenset[date] = frozenset()
-    tz: ZoneInfo = ZoneInfo("UTC")
-    holiday_countries: tuple[str, ...] = ()
+    opens: datetime
+    closes: datetime
+    description: str | None = None
 
     def spans(self, start: datetime, end: datetime) -> list[Span]:
-        result = [(a, b) for a, b in self.fixed if b > start and a < end]
-        days = set(self.days)
-        if self.holiday_countries:
-            years = range(start.astimezone(self.tz).year - 1, end.astimezone(self.tz).year + 2)
-            for country in self.holiday_countries:
-                days |= holiday_dates(country, tuple(years))
-        for day in sorted(days):
-            opens = local_to_utc(day, time(0, 0), self.tz)
-            closes = local_to_utc(day + timedelta(days=1), time(0, 0), self.tz, as_end=True)
-            if closes > start and opens < end:
-                result.append((opens, closes))
-        return sorted(result)
+        return [(self.opens, self.closes)] if self.closes > start and self.opens < end else []
+
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {"from": _iso(self.opens), "to": _iso(self.closes)}
+        if self.description:
+            data["description"] = self.description
+        return data
 
 
-_HOLIDAYS: dict[tuple[str, tuple[int, ...]], frozenset[date]] = {}
+@dataclass(frozen=True)
+class DatesLock:
+    """Whole local days (family-and-friends days)."""
+
+    name: str
+    dates: frozenset[date]
+    tz: ZoneInfo
+    description: str | None = None
+
+    def spans(self, start: datetime, end: datetime) -> list[Span]:
+        return _whole_days(sorted(self.dates), self.tz, start, end)
+
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "dates": [d.isoformat() for d in sorted(self.dates)],
+            "timezone": self.tz.key,
+        }
+        if self.description:
+            data["description"] = self.description
+        return data
 
 
-def holiday_dates(country: str, years: tuple[int, ...]) -> frozenset[date]:
-    """Public holidays of a country (optionally `US-CA` style with a subdivision), cached per years."""
-    key = (country, years)
-    if key not in _HOLIDAYS:
-        import holidays
+@dataclass(frozen=True)
+class HolidayLock:
+    """Public holidays of countries (and subdivisions such as US-CA), as whole local days."""
 
-        code, _, subdivision = country.partition("-")
-        calendar = holidays.country_holidays(code, subdiv=subdivision or None, years=list(years))
-        _HOLIDAYS[key] = frozenset(calendar.keys())
-    return _HOLIDAYS[key]
+    name: str
+    countries: tuple[str, ...]
+    tz: ZoneInfo
+    description: str | None = None
+
+    def spans(self, start: datetime, end: datetime) -> list[Span]:
+        first_year = start.astimezone(self.tz).year
+        last_year = end.astimezone(self.tz).year
+        days: set[date] = set()
+        for country in self.countries:
+            for year in range(first_year, last_year + 1):
+                days |= holiday_dates(country, year)
+        return _whole_days(sorted(days), self.tz, start, end)
+
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {"holidays": {"countries": list(self.countries)}, "timezone": self.tz.key}
+        if self.description:
+            data["description"] = self.description
+        return data
+
+
+LockRule = RecurringRule | OneOffLock | DatesLock | HolidayLock
+
+
+@lru_cache(maxsize=512)
+def holiday_dates(country: str, year: int) -> frozenset[date]:
+    """Public holidays (observed days included) of `US` or `US-CA` style codes in one year, cached."""
+    import holidays
+
+    code, _, subdivision = country.partition("-")
+    return frozenset(holidays.country_holidays(code, subdiv=subdivision or None, years=year).keys())
+
+
+def _whole_days(days: Iterable[date], tz: ZoneInfo, start: datetime, end: datetime) -> list[Span]:
+    result = []
+    for day in days:
+        opens = local_to_utc(day, time(0, 0), tz)
+        closes = local_to_utc(day + timedelta(days=1), time(0, 0), tz, as_end=True)
+        if closes > start and opens < end:
+            result.append((opens, closes))
+    return result
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def merge(spans: Iterable[Span]) -> list[Span]:
@@ -124,7 +200,7 @@ def merge(spans: Iterable[Span]) -> list[Span]:
 
 
 def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
-    """Spans minus holes (both merged and sorted)."""
+    """Spans minus holes (both merged and sorted): deny wins over allow."""
     result: list[Span] = []
     for opens, closes in spans:
         cursor = opens
