@@ -1,22 +1,45 @@
-"""Low-traffic gate: the request rate stayed below the threshold for the sustain period (product.md §5)."""
+"""Low-traffic gate: the request rate stayed below the threshold for the sustain period (product.md §5).
+
+Pure rule over what Prometheus answered; the hook (plugins/.../hooks/prometheus.py) does the asking.
+
+Coverage, decided here: the samples are the query's value at evenly spaced instants (a Prometheus range
+query at `resolution`). An instant without a value means Prometheus had nothing there (target down,
+staleness marker, recording rule not evaluated). The sustain period counts as covered when no two
+consecutive instants, and neither the start of the period and the first instant, are further apart than
+`max_gap`: by default 3 × the resolution (two missed points are tolerated, a third is a hole), or a quarter
+of the sustain period when the resolution is unknown. The end of the period is judged by `max_staleness`.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from include.gates.result import GateResult
 
 GATE = "traffic"
+MODES = ("absolute", "baseline_percentile")
+CLOCK_SLACK = timedelta(seconds=5)  # Prometheus' clock and ours may disagree by a moment
 
 
 @dataclass(frozen=True)
 class TrafficSettings:
-    """How to judge traffic; `threshold` is absolute (req/s) unless `mode` is baseline_percentile."""
+    """How the traffic gate judges an environment.
+
+    :param query: PromQL returning one series; `{environment}` is replaced by the environment name.
+    :param mode: "absolute" (below `threshold` req/s) or "baseline_percentile" (below the `percentile`-th
+        percentile of the same hour-of-week over the last `baseline_weeks` weeks).
+    :param sustain: how long traffic must have stayed below the threshold.
+    :param max_staleness: how old the newest sample may be.
+    :param health_query: optional PromQL for database health (e.g. Patroni apdex); the worst series counts.
+    :param min_health: the health value the database must reach (inclusive).
+    :param max_gap: the largest hole allowed between samples; None = 3 × the sample resolution.
+    """
 
     query: str
-    mode: str = "absolute"  # absolute | baseline_percentile
+    mode: str = "absolute"
     threshold: float = 600.0
     percentile: float = 30.0
     baseline_weeks: int = 4
@@ -24,118 +47,174 @@ class TrafficSettings:
     max_staleness: timedelta = timedelta(minutes=5)
     health_query: str | None = None
     min_health: float = 0.999
-    max_gap: timedelta | None = None  # largest hole allowed between samples; default sustain / 4 (≥ 30 s)
+    max_gap: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"TrafficSettings.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "absolute" and not (math.isfinite(self.threshold) and self.threshold >= 0):
+            raise ValueError(
+                f"TrafficSettings.threshold must be a number of req/s ≥ 0, got {self.threshold!r}"
+            )
+        if not 0 <= self.percentile <= 100:
+            raise ValueError(f"TrafficSettings.percentile must be within 0..100, got {self.percentile!r}")
+        if self.baseline_weeks < 1:
+            raise ValueError(
+                f"TrafficSettings.baseline_weeks must be at least 1, got {self.baseline_weeks!r}"
+            )
+        for name in ("sustain", "max_staleness"):
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"TrafficSettings.{name} must be positive, got {getattr(self, name)}")
+        if self.max_gap is not None and self.max_gap <= timedelta(0):
+            raise ValueError(f"TrafficSettings.max_gap must be positive, got {self.max_gap}")
+
+    def describe_threshold(self) -> str:
+        """Where the bar comes from, in the words the reason uses."""
+        if self.mode == "baseline_percentile":
+            return f"p{self.percentile:g} of this hour-of-week over {self.baseline_weeks} weeks"
+        return "absolute"
 
 
 @dataclass(frozen=True)
 class TrafficObservation:
-    """What Prometheus said: recent samples over the sustain period, the baseline, health; or an error."""
+    """What Prometheus said for one environment, or why it said nothing.
+
+    :param samples: (time, req/s) over the sustain period, oldest first or in any order.
+    :param baseline: the learned threshold for now (baseline mode), None when history has nothing.
+    :param health: the worst database-health value, with `health_at` the time it was taken.
+    :param resolution: the spacing Prometheus was asked to return samples at (sets the default max gap).
+    :param error: why Prometheus could not be asked (names the endpoint); the gate is then closed.
+    """
 
     samples: list[tuple[datetime, float]] = field(default_factory=list)
     baseline: float | None = None
     health: float | None = None
     health_at: datetime | None = None
+    resolution: timedelta | None = None
     error: str | None = None
 
 
 def evaluate_traffic(now: datetime, observation: TrafficObservation, settings: TrafficSettings) -> GateResult:
-    """Open only if every sample of the last `sustain` is below the threshold, the samples cover that period
-    without gaps, the newest is fresh, and database health (if configured) is good. Anything else: closed."""
+    """Open only if every sample of the last `sustain` is below the threshold, the samples cover that
+    period, the newest is fresher than `max_staleness`, and database health (if configured) is at least
+    `min_health`. Anything else (no data, stale, gaps, NaN/Inf, negative rates, an error) is closed, and
+    the reason says which; `observed` is the highest rate seen (or the newest, when data is unusable)."""
+    if now.tzinfo is None:
+        raise ValueError(f"evaluate_traffic needs a timezone-aware now, got naive {now.isoformat()}")
+    bar = settings.describe_threshold()
+    window_start = now - settings.sustain
+    details: dict[str, Any] = {
+        "mode": settings.mode,
+        "sustain_seconds": settings.sustain.total_seconds(),
+        "window_start": window_start.isoformat(),
+    }
+
+    def closed(reason: str, observed: float | None, threshold: float | None) -> GateResult:
+        return GateResult(GATE, False, observed, threshold, reason, now, details=details)
+
     if observation.error:
-        return GateResult.unevaluable(GATE, f"traffic unknown: {observation.error}", now)
+        return closed(f"traffic unknown: {observation.error}", None, None)
+
+    threshold: float | None = settings.threshold
     if settings.mode == "baseline_percentile":
         threshold = observation.baseline
-        bar = f"p{settings.percentile:g} of this hour-of-week over {settings.baseline_weeks} weeks"
-        if threshold is None or not math.isfinite(threshold):
-            return GateResult.unevaluable(GATE, f"traffic baseline unknown: no history for {bar}", now)
-    else:
-        threshold = settings.threshold
-        bar = "absolute threshold"
-    window_start = now - settings.sustain
-    # A little slack on both sides: Prometheus' clock and ours may differ by a moment.
-    slack = timedelta(seconds=5)
+        details["baseline"] = threshold
+        if threshold is None or not math.isfinite(threshold) or threshold < 0:
+            return closed(f"traffic baseline unknown: no usable history for the {bar}", None, None)
+
     recent = sorted(
-        (t, v) for t, v in observation.samples if window_start - timedelta(seconds=1) <= t <= now + slack
+        (t, v) for t, v in observation.samples if window_start - CLOCK_SLACK <= t <= now + CLOCK_SLACK
     )
+    details["samples"] = len(recent)
     if not recent:
-        return GateResult(
-            GATE,
-            False,
-            None,
-            threshold,
-            f"traffic unknown: no data in the last {_human(settings.sustain)}",
-            now,
-        )
-    bad = [(t, v) for t, v in recent if not math.isfinite(v) or v < 0]
-    if bad:
-        return GateResult(
-            GATE,
-            False,
-            None,
-            threshold,
-            f"traffic unknown: invalid sample {bad[0][1]!r} at {bad[0][0]:%H:%M:%S}",
-            now,
-        )
+        return closed(f"traffic unknown: no data in the last {_human(settings.sustain)}", None, threshold)
+
+    for at, value in recent:
+        if not math.isfinite(value) or value < 0:
+            what = "not a number" if math.isnan(value) else "infinite" if math.isinf(value) else "negative"
+            return closed(
+                f"traffic unknown: invalid sample {value!r} ({what}) at {_clock(at)}", None, threshold
+            )
+
     newest_at, newest = recent[-1]
-    if now - newest_at > settings.max_staleness:
-        return GateResult(
-            GATE,
-            False,
+    details["newest_sample_at"] = newest_at.isoformat()
+    age = now - newest_at
+    if age > settings.max_staleness:
+        return closed(
+            f"traffic data stale: newest sample at {_clock(newest_at)} is {_human(age)} old "
+            f"(max {_human(settings.max_staleness)})",
             newest,
             threshold,
-            f"traffic data stale: newest sample is {_human(now - newest_at)} old",
-            now,
         )
-    max_gap = settings.max_gap or max(timedelta(seconds=30), settings.sustain / 4)
-    points = [window_start, *(t for t, _ in recent)]
-    gaps = [b - a for a, b in zip(points, points[1:], strict=False)]
-    if gaps and max(gaps) > max_gap:
-        return GateResult(
-            GATE,
-            False,
+
+    max_gap = settings.max_gap or (
+        3 * observation.resolution if observation.resolution else settings.sustain / 4
+    )
+    details["max_gap_seconds"] = max_gap.total_seconds()
+    edges = [window_start, *(t for t, _ in recent)]
+    gap, gap_start, gap_end = max((b - a, a, b) for a, b in zip(edges, edges[1:], strict=False))
+    if gap > max_gap:
+        return closed(
+            f"traffic data has a {_human(gap)} gap ({_clock(gap_start, zone=False)}–{_clock(gap_end)}) in the last "
+            f"{_human(settings.sustain)} (max {_human(max_gap)})",
             newest,
             threshold,
-            f"traffic data has a {_human(max(gaps))} gap in the last {_human(settings.sustain)}",
-            now,
         )
-    peak_at, peak = max(recent, key=lambda s: s[1])
+
+    peak_at, peak = max(recent, key=lambda sample: (sample[1], sample[0]))
     if peak >= threshold:
-        return GateResult(
-            GATE,
-            False,
+        return closed(
+            f"traffic {peak:.1f} req/s ≥ threshold {threshold:.1f} ({bar}) at {_clock(peak_at)}",
             peak,
             threshold,
-            f"traffic {peak:.1f} req/s ≥ threshold {threshold:.1f} ({bar}) at {peak_at:%H:%M:%S} UTC, within the last {_human(settings.sustain)}",
-            now,
         )
+
     if settings.health_query:
-        if observation.health is None or not math.isfinite(observation.health):
-            return GateResult(
-                GATE, False, newest, threshold, "database health unknown: no data for the health query", now
-            )
-        if observation.health < settings.min_health:
-            return GateResult(
-                GATE,
-                False,
-                newest,
+        health, health_at = observation.health, observation.health_at
+        details["health"] = health
+        if health is None:
+            return closed("database health unknown: the health query returned no data", peak, threshold)
+        if not math.isfinite(health):
+            return closed(f"database health unknown: invalid value {health!r}", peak, threshold)
+        if health_at is not None and now - health_at > settings.max_staleness:
+            return closed(
+                f"database health data stale: taken at {_clock(health_at)}, {_human(now - health_at)} old",
+                peak,
                 threshold,
-                f"database health {observation.health:.4f} < {settings.min_health:.4f}",
-                now,
             )
+        if health < settings.min_health:
+            return closed(
+                f"database health {health:.4f} < minimum {settings.min_health:.4f} "
+                f"(traffic {peak:.1f} req/s was below {threshold:.1f})",
+                peak,
+                threshold,
+            )
+
     return GateResult(
         GATE,
         True,
         peak,
         threshold,
-        f"traffic ≤ {peak:.1f} req/s, below {threshold:.1f} ({bar}) for {_human(settings.sustain)}",
+        f"traffic peaked at {peak:.1f} req/s, below threshold {threshold:.1f} ({bar}) "
+        f"for the last {_human(settings.sustain)}",
         now,
+        details=details,
     )
 
 
+def _clock(moment: datetime, zone: bool = True) -> str:
+    """14:05 UTC, or 14:05:07 UTC when the seconds matter."""
+    moment = moment.astimezone(UTC)
+    text = f"{moment:%H:%M}" if moment.second == 0 else f"{moment:%H:%M:%S}"
+    return f"{text} UTC" if zone else text
+
+
 def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
+    seconds = delta.total_seconds()
     if seconds < 120:
-        return f"{seconds}s"
+        return f"{seconds:g}s" if seconds < 10 else f"{int(seconds)}s"
     if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+        minutes, rest = divmod(int(seconds), 60)
+        return f"{minutes}m" if rest == 0 else f"{minutes}m {rest}s"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h" if rest < 60 else f"{hours}h {rest // 60}m"

@@ -1,36 +1,62 @@
-"""A Prometheus exporter that stands in for GitLab.com's traffic and database health signals.
+"""A Prometheus exporter that stands in for GitLab.com's request rates and Patroni health.
 
-Values are either set explicitly (tests: `set_value`, or `POST /set`) or follow the weekly profile (the
-local run: `--mode profile`).
+Tests pin values (`set_value`, or `POST /set` with `{"env": "gprd", "metric": "ops", "value": 123.0}`);
+the local run lets them follow the weekly profile (`--mode profile`), continuing the backfilled history.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from include.sandbox.lifecycle import serve_until_signalled
-from include.sandbox.traffic_profile import WeeklyProfile
+from include.sandbox.traffic_profile import WeeklyProfile, series_selector
 
 OPS = "gitlab_component_ops:rate_5m"
 APDEX = "gitlab_service_apdex:ratio_5m"
+METRICS = {"ops": OPS, "apdex": APDEX}
 ENVIRONMENTS = ("gprd", "gstg")
+MODES = ("fixed", "profile")
+# Staging sees a fraction of production's traffic; any other environment is sized like staging.
+ENVIRONMENT_SCALE = {"gprd": 1.0, "gstg": 0.1}
+DEFAULT_VALUES = {"ops": {"gprd": 100.0, "gstg": 20.0}, "apdex": {"gprd": 0.9995, "gstg": 0.9995}}
+# The scrape job and instance Prometheus attaches to the live series; backfilled history carries the same
+# labels, so history and live scrapes are one series (no double counting, no second series).
+SCRAPE_JOB = "traffic"
+SCRAPE_INSTANCE = "traffic-exporter"
+_ENVIRONMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
 
 
-def ops_selector(env: str) -> str:
-    return f'{OPS}{{env="{env}",environment="{env}",type="web",stage="main"}}'
+def ops_selector(env: str, target_labels: bool = False) -> str:
+    """The request-rate series of an environment (web fleet, main stage)."""
+    labels = {"env": env, "environment": env, "type": "web", "stage": "main"}
+    return series_selector(OPS, {**labels, **_target_labels(target_labels)})
 
 
-def apdex_selector(env: str) -> str:
-    return f'{APDEX}{{env="{env}",environment="{env}",type="patroni"}}'
+def apdex_selector(env: str, target_labels: bool = False) -> str:
+    """The Patroni (main database) apdex series of an environment."""
+    labels = {"env": env, "environment": env, "type": "patroni"}
+    return series_selector(APDEX, {**labels, **_target_labels(target_labels)})
+
+
+def _target_labels(wanted: bool) -> dict[str, str]:
+    return {"job": SCRAPE_JOB, "instance": SCRAPE_INSTANCE} if wanted else {}
 
 
 class TrafficExporter:
-    """Serves `/metrics` with request rates and Patroni apdex for gprd and gstg."""
+    """Serves `/metrics` (Prometheus text format) with request rates and Patroni apdex per environment.
+
+    :param host: address to bind (127.0.0.1 for tests and the local run).
+    :param port: port to bind; 0 picks a free one (read it back from `.port`, `.address` or `.url`).
+    :param mode: "fixed" (values as set) or "profile" (request rates follow `profile`; a value set with
+        `set_value` pins that environment's rate until `follow_profile` is called).
+    :param profile: the weekly profile of production; other environments get a scaled copy.
+    """
 
     def __init__(
         self,
@@ -39,83 +65,90 @@ class TrafficExporter:
         mode: str = "fixed",
         profile: WeeklyProfile | None = None,
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"TrafficExporter mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.host, self.port, self.mode = host, port, mode
         self.profile = profile or WeeklyProfile()
-        self.values: dict[tuple[str, str], float] = {}
-        for env in ENVIRONMENTS:
-            self.values[(env, "ops")] = 100.0 if env == "gprd" else 20.0
-            self.values[(env, "apdex")] = 0.9995
+        self.values: dict[tuple[str, str], float] = {
+            (env, metric): value for metric, by_env in DEFAULT_VALUES.items() for env, value in by_env.items()
+        }
+        self.pinned: set[str] = set()  # environments whose rate was set explicitly while in profile mode
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def address(self) -> str:
+        """`host:port`, the form a Prometheus scrape target takes."""
+        return f"{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
         return f"http://{self.address}"
 
     @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
+    def environments(self) -> list[str]:
+        with self.lock:
+            return sorted({env for env, _ in self.values}, key=lambda e: (e not in ENVIRONMENTS, e))
 
     def set_value(self, env: str, metric: str, value: float) -> None:
-        """Set the request rate (`ops`) or apdex (`apdex`) of an environment; switches to fixed values."""
-        if metric not in ("ops", "apdex"):
-            raise ValueError(f"metric must be ops or apdex, got {metric!r}")
+        """Set an environment's request rate (`ops`, req/s) or database apdex (`apdex`, 0..1).
+
+        Raises ValueError naming the bad field; an unknown environment name is added.
+        """
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        if not isinstance(env, str) or not _ENVIRONMENT_NAME.match(env):
+            raise ValueError(f"env must be a short lowercase environment name like gprd, got {env!r}")
+        value = float(value)
         with self.lock:
-            self.values[(env, metric)] = float(value)
+            self.values[(env, metric)] = value
             if metric == "ops":
-                self.mode = "fixed"
+                self.pinned.add(env)
+            other = "apdex" if metric == "ops" else "ops"
+            self.values.setdefault((env, other), DEFAULT_VALUES[other]["gstg"])
+
+    def follow_profile(self, env: str | None = None) -> None:
+        """Let one environment's (or every environment's) rate follow the profile again."""
+        with self.lock:
+            if env is None:
+                self.pinned.clear()
+            else:
+                self.pinned.discard(env)
+
+    def current(self, env: str, metric: str, now: datetime) -> float:
+        """The value `/metrics` shows for an environment's metric at `now`."""
+        with self.lock:
+            return self._current(env, metric, now)
+
+    def _current(self, env: str, metric: str, now: datetime) -> float:
+        if metric == "ops" and self.mode == "profile" and env not in self.pinned:
+            return self.profile.scaled(ENVIRONMENT_SCALE.get(env, 0.1)).rate_at(now)
+        return self.values[(env, metric)]
 
     def render(self, now: datetime | None = None) -> str:
+        """The `/metrics` body at `now` (default: the current time)."""
         now = now or datetime.now(UTC)
-        lines = [f"# HELP {OPS} Requests per second (5m rate).", f"# TYPE {OPS} gauge"]
+        environments = self.environments
+        lines = [f"# HELP {OPS} Requests per second over 5 minutes.", f"# TYPE {OPS} gauge"]
         with self.lock:
-            for env in ENVIRONMENTS:
-                value = (
-                    self.profile.rate_at(now) * (1.0 if env == "gprd" else 0.1)
-                    if self.mode == "profile"
-                    else self.values[(env, "ops")]
-                )
-                lines.append(f"{ops_selector(env)} {value}")
-            lines += [f"# HELP {APDEX} Apdex ratio (5m).", f"# TYPE {APDEX} gauge"]
-            for env in ENVIRONMENTS:
-                lines.append(f"{apdex_selector(env)} {self.values[(env, 'apdex')]}")
+            lines += [f"{ops_selector(env)} {self._current(env, 'ops', now)!r}" for env in environments]
+            lines += [f"# HELP {APDEX} Database apdex ratio over 5 minutes.", f"# TYPE {APDEX} gauge"]
+            lines += [f"{apdex_selector(env)} {self._current(env, 'apdex', now)!r}" for env in environments]
         return "\n".join(lines) + "\n"
 
     def start(self) -> TrafficExporter:
-        exporter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                return
-
-            def do_GET(self) -> None:
-                if self.path.split("?")[0] != "/metrics":
-                    self.send_error(404)
-                    return
-                body = exporter.render().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                if self.path != "/set":
-                    self.send_error(404)
-                    return
-                data = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                try:
-                    exporter.set_value(data["env"], data.get("metric", "ops"), float(data["value"]))
-                except (KeyError, ValueError) as exc:
-                    self.send_error(400, str(exc))
-                    return
-                self.send_response(204)
-                self.end_headers()
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        """Serve in a daemon thread; returns self once the port is bound."""
+        self._server = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="traffic-exporter", daemon=True).start()
+        # A short poll interval lets stop() return quickly (tests start and stop many exporters).
+        serve = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="traffic-exporter",
+            daemon=True,
+        )
+        serve.start()
         return self
 
     def stop(self) -> None:
@@ -131,13 +164,51 @@ class TrafficExporter:
         self.stop()
 
 
+def _handler_for(exporter: TrafficExporter) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # scrapes every second would flood the log
+            return
+
+        def reply(self, status: int, body: str, content_type: str = "text/plain; charset=utf-8") -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] != "/metrics":
+                self.reply(404, "only /metrics (GET) and /set (POST) exist here\n")
+                return
+            self.reply(200, exporter.render(), "text/plain; version=0.0.4; charset=utf-8")
+
+        def do_POST(self) -> None:
+            if self.path.split("?")[0] != "/set":
+                self.reply(404, "only /metrics (GET) and /set (POST) exist here\n")
+                return
+            try:
+                data = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if not isinstance(data, dict) or "env" not in data or "value" not in data:
+                    raise ValueError(
+                        'expected a JSON object like {"env": "gprd", "metric": "ops", "value": 1.0}'
+                    )
+                exporter.set_value(data["env"], data.get("metric", "ops"), data["value"])
+            except (ValueError, TypeError) as exc:
+                self.reply(400, json.dumps({"error": f"POST /set: {exc}"}), "application/json")
+                return
+            self.reply(200, json.dumps({"ok": True}), "application/json")
+
+    return Handler
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Traffic exporter standing in for GitLab.com's request rates."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=19091)
-    parser.add_argument("--mode", choices=("fixed", "profile"), default="profile")
+    parser.add_argument("--mode", choices=MODES, default="profile")
     args = parser.parse_args(argv)
     exporter = TrafficExporter(args.host, args.port, args.mode).start()
     print(f"traffic exporter ({args.mode}) at {exporter.url}/metrics", flush=True)

@@ -2,121 +2,208 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.http.hooks.http import HttpHook
+from requests import Session
 
 from include.gates.traffic import TrafficObservation, TrafficSettings
 
+Labels = dict[str, str]
+MAX_POINTS = 10_000  # Prometheus refuses range queries of more than 11,000 points per series
+BASELINE_STEP_SECONDS = 60
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
 
 class PrometheusError(RuntimeError):
-    """A query failed: the message names the endpoint and the problem (never a token)."""
+    """A query failed; the message names the endpoint and the problem, never a credential."""
 
 
 class PrometheusHook(HttpHook):
-    """Queries a Prometheus (or Thanos) HTTP API named by an `http` Airflow connection.
+    """Runs PromQL against a Prometheus (or Thanos) HTTP API named by an `http` Airflow connection.
 
-    Connection: host, port and schema of the query endpoint; an optional bearer token in the password or
-    in extra `{"bearer_token": ...}`. Raises :class:`PrometheusError` on HTTP errors, timeouts, a status
-    other than "success", or a malformed answer.
+    :param prometheus_conn_id: the connection: host, port and schema of the query endpoint. A bearer token
+        goes in extra `{"bearer_token": ...}` or in the password (with no login; login + password is basic
+        auth). Other extra keys are sent as headers (e.g. a tenant header), as with any HttpHook.
+    :param timeout: seconds per request; default: extra "timeout" of the connection, else 10.
+
+    `query` and `query_range` raise :class:`PrometheusError` on connection errors, timeouts, HTTP errors,
+    a status other than "success" and malformed answers. `traffic_observation` never raises for those:
+    it returns an observation carrying the error, which the gate reads as closed.
     """
 
     conn_name_attr = "prometheus_conn_id"
     default_conn_name = "prometheus_default"
+    conn_type = "http"
     hook_name = "Prometheus"
 
-    def __init__(self, prometheus_conn_id: str = default_conn_name, timeout: float = 10.0) -> None:
+    def __init__(self, prometheus_conn_id: str = default_conn_name, timeout: float | None = None) -> None:
         super().__init__(method="GET", http_conn_id=prometheus_conn_id)
+        self.prometheus_conn_id = prometheus_conn_id
         self.timeout = timeout
 
-    def get_conn(self, headers: dict[str, Any] | None = None, extra_options: dict[str, Any] | None = None):
+    def get_conn(
+        self, headers: dict[str, Any] | None = None, extra_options: dict[str, Any] | None = None
+    ) -> Session:
+        """The HttpHook session, with the bearer token as an Authorization header (not as a stray header)."""
         session = super().get_conn(headers, extra_options)
         conn = self.get_connection(self.http_conn_id)
-        token = (conn.extra_dejson or {}).get("bearer_token") or conn.password
-        session.auth = None  # HttpHook would send login/password as basic auth
+        extra = conn.extra_dejson or {}
+        session.headers.pop("bearer_token", None)  # HttpHook copies unknown extras into headers
+        token = extra.get("bearer_token") or (conn.password if not conn.login else None)
         if token:
+            session.auth = None
             session.headers["Authorization"] = f"Bearer {token}"
         return session
 
-    def _api(self, endpoint: str, params: dict[str, Any]) -> Any:
+    def _endpoint_name(self, path: str) -> str:
+        base = getattr(self, "base_url", "")
+        if not base:  # the connection could not even be read
+            return f"Prometheus connection {self.prometheus_conn_id!r} ({path})"
+        return f"{base.rstrip('/')}/{path}"
+
+    def _request_timeout(self) -> float:
+        """The hook's timeout, else the connection's extra "timeout", else 10 s (requests has none)."""
+        if self.timeout is None:
+            extra = self.get_connection(self.http_conn_id).extra_dejson or {}
+            self.timeout = float(extra.get("timeout", DEFAULT_TIMEOUT_SECONDS))
+        return self.timeout
+
+    def _api(self, path: str, params: dict[str, Any]) -> Any:
         try:
-            response = self.run(
-                endpoint, data=params, extra_options={"timeout": self.timeout, "check_response": False}
-            )
-        except Exception as exc:  # noqa: BLE001 - connection refused, timeout, DNS: all mean "no answer"
-            raise PrometheusError(f"Prometheus {endpoint}: {type(exc).__name__}: {str(exc)[:200]}") from None
-        if response.status_code != 200:
+            options = {"check_response": False, "timeout": self._request_timeout()}
+            response = self.run(path, data=params, extra_options=options)
+        except Exception as exc:  # noqa: BLE001 - refused, timeout, DNS, missing connection: all "no answer"
             raise PrometheusError(
-                f"Prometheus {endpoint}: HTTP {response.status_code}: {response.text[:200]}"
-            )
+                f"{self._endpoint_name(path)}: {type(exc).__name__}: {_short(exc)}"
+            ) from None
+        where = self._endpoint_name(path)
         try:
             body = response.json()
         except ValueError:
-            raise PrometheusError(f"Prometheus {endpoint}: answer is not JSON") from None
-        if not isinstance(body, dict) or body.get("status") != "success" or "data" not in body:
-            raise PrometheusError(
-                f"Prometheus {endpoint}: status {body.get('status') if isinstance(body, dict) else body!r}: {str(body)[:200]}"
-            )
+            body = None
+        if response.status_code != 200:
+            detail = body.get("error") if isinstance(body, dict) else response.text
+            raise PrometheusError(f"{where}: HTTP {response.status_code}: {_short(detail)}")
+        if not isinstance(body, dict):
+            raise PrometheusError(f"{where}: the answer is not a JSON object: {_short(response.text)}")
+        if body.get("status") != "success":
+            raise PrometheusError(f"{where}: status {body.get('status')!r}: {_short(body.get('error'))}")
+        if not isinstance(body.get("data"), dict):
+            raise PrometheusError(f"{where}: the answer has no data object")
         return body["data"]
 
-    def query(self, promql: str, at: datetime) -> list[tuple[dict[str, str], float, datetime]]:
-        data = self._api("api/v1/query", {"query": promql, "time": at.timestamp()})
+    def query(self, promql: str, at: datetime) -> list[tuple[Labels, float, datetime]]:
+        """An instant query at `at`: (labels, value, time) per series; a scalar answer is one unlabelled row."""
+        path = "api/v1/query"
+        data = self._api(path, {"query": promql, "time": _unix(at)})
         try:
+            if data["resultType"] == "scalar":
+                stamp, value = data["result"]
+                return [({}, float(value), _time(stamp))]
+            if data["resultType"] != "vector":
+                raise ValueError(f"expected a vector, got {data['resultType']}")
             return [
-                (
-                    item["metric"],
-                    float(item["value"][1]),
-                    datetime.fromtimestamp(float(item["value"][0]), UTC),
-                )
+                (dict(item["metric"]), float(item["value"][1]), _time(item["value"][0]))
                 for item in data["result"]
             ]
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise PrometheusError(f"Prometheus api/v1/query: malformed result: {exc}") from None
+            raise PrometheusError(f"{self._endpoint_name(path)}: malformed result: {_short(exc)}") from None
 
     def query_range(
         self, promql: str, start: datetime, end: datetime, step_seconds: float
-    ) -> list[tuple[dict[str, str], list[tuple[datetime, float]]]]:
-        data = self._api(
-            "api/v1/query_range",
-            {"query": promql, "start": start.timestamp(), "end": end.timestamp(), "step": step_seconds},
-        )
+    ) -> list[tuple[Labels, list[tuple[datetime, float]]]]:
+        """A range query: (labels, [(time, value), …]) per series, at `step_seconds` from `start` to `end`."""
+        path = "api/v1/query_range"
+        params = {"query": promql, "start": _unix(start), "end": _unix(end), "step": step_seconds}
+        data = self._api(path, params)
         try:
+            if data["resultType"] != "matrix":
+                raise ValueError(f"expected a matrix, got {data['resultType']}")
             return [
-                (
-                    item["metric"],
-                    [(datetime.fromtimestamp(float(t), UTC), float(v)) for t, v in item["values"]],
-                )
+                (dict(item["metric"]), [(_time(t), float(v)) for t, v in item["values"]])
                 for item in data["result"]
             ]
         except (KeyError, TypeError, ValueError) as exc:
-            raise PrometheusError(f"Prometheus api/v1/query_range: malformed result: {exc}") from None
+            raise PrometheusError(f"{self._endpoint_name(path)}: malformed result: {_short(exc)}") from None
 
     def traffic_observation(
         self, settings: TrafficSettings, environment: str, now: datetime
     ) -> TrafficObservation:
-        """Samples over the sustain period, the baseline and health; failures become `error`, never open."""
+        """What the traffic gate needs for `environment` at `now`: the sustain window at a fine step, the
+        baseline for this hour-of-week (baseline mode) and database health (if configured). Any failure
+        becomes `TrafficObservation(error=...)`, never an exception."""
         query = settings.query.replace("{environment}", environment)
         try:
-            step = max(1.0, settings.sustain.total_seconds() / 120)
+            step = max(1.0, math.ceil(settings.sustain.total_seconds() / 120))
             series = self.query_range(query, now - settings.sustain, now, step)
             if len(series) > 1:
                 return TrafficObservation(
-                    error=f"query returns {len(series)} series; aggregate it to one (e.g. sum(...))"
+                    error=f"query {query} returns {len(series)} series; aggregate it to one (e.g. sum(...))"
                 )
             samples = series[0][1] if series else []
-            baseline = None
-            if settings.mode == "baseline_percentile":
-                from include.gates.traffic_baseline import baseline_threshold
-
-                start = now - timedelta(weeks=settings.baseline_weeks)
-                history = self.query_range(query, start, now - timedelta(hours=1), 300)
-                baseline = baseline_threshold(history[0][1] if history else [], now, settings.percentile)
+            baseline = (
+                self._baseline(query, settings, now) if settings.mode == "baseline_percentile" else None
+            )
             health = health_at = None
             if settings.health_query:
                 found = self.query(settings.health_query.replace("{environment}", environment), now)
                 if found:
-                    _, health, health_at = found[0]
-            return TrafficObservation(samples=samples, baseline=baseline, health=health, health_at=health_at)
+                    _, health, health_at = min(found, key=lambda row: row[1])  # the worst database counts
+            return TrafficObservation(
+                samples=samples,
+                baseline=baseline,
+                health=health,
+                health_at=health_at,
+                resolution=timedelta(seconds=step),
+            )
         except PrometheusError as exc:
             return TrafficObservation(error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - fail closed on anything unexpected, saying what it was
+            return TrafficObservation(
+                error=f"Prometheus connection {self.prometheus_conn_id!r}: {type(exc).__name__}: {_short(exc)}"
+            )
+
+    def _baseline(self, query: str, settings: TrafficSettings, now: datetime) -> float | None:
+        """The percentile of this hour-of-week in each of the last `baseline_weeks` weeks (one small range
+        query per week, so a poll every minute stays cheap), computed by the core's baseline functions."""
+        from include.gates.traffic_baseline import baseline_threshold
+
+        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        history: list[tuple[datetime, float]] = []
+        for weeks_back in range(1, settings.baseline_weeks + 1):
+            start = hour - timedelta(weeks=weeks_back)
+            end = start + timedelta(hours=1) - timedelta(seconds=BASELINE_STEP_SECONDS)
+            found = self.query_range(query, start, end, BASELINE_STEP_SECONDS)
+            if len(found) > 1:
+                raise PrometheusError(
+                    f"baseline query {query} returns {len(found)} series; aggregate it to one"
+                )
+            history += found[0][1] if found else []
+        return baseline_threshold(history, now, settings.percentile)
+
+    def history(self, query: str, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+        """One series' values over a long span (weeks), at the finest step Prometheus allows for it."""
+        # Whole minutes, so the points fall on the grid recording rules and 5-minute samples use.
+        step = 60 * max(1, math.ceil((end - start).total_seconds() / MAX_POINTS / 60))
+        found = self.query_range(query, start, end, step)
+        if len(found) > 1:
+            raise PrometheusError(f"history query {query} returns {len(found)} series; aggregate it to one")
+        return found[0][1] if found else []
+
+
+def _unix(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        raise ValueError(f"Prometheus times must be timezone-aware, got naive {moment.isoformat()}")
+    return moment.timestamp()
+
+
+def _time(stamp: Any) -> datetime:
+    return datetime.fromtimestamp(float(stamp), UTC)
+
+
+def _short(value: object, limit: int = 200) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
