@@ -54,8 +54,9 @@ class GitLabHook(BaseHook):
 
     Connection: host = base URL (`https://gitlab.com`, or host + schema + port), password = API token
     (scopes: `api` to create pipelines and record deployments, `read_api` for reads); extra:
-    `{"timeout": 30, "verify": true, "max_retries": 5, "trigger_token": "…"}` (the trigger token only when the
-    policy's pipeline uses `trigger: trigger_token`). Transient errors (5xx, 429 with Retry-After) are retried by
+    `{"timeout": 30, "verify": true, "max_retries": 5, "per_page": 100, "trigger_token": "…"}` (the trigger
+    token only when the policy's pipeline uses `trigger: trigger_token`; `per_page` is the page size of every
+    list, which is always followed to its last page). Transient errors (5xx, 429 with Retry-After) are retried by
     python-gitlab; anything else raises :class:`GitLabError` naming the endpoint.
     """
 
@@ -82,7 +83,7 @@ class GitLabHook(BaseHook):
                 timeout=float(extra.get("timeout", 30)),
                 ssl_verify=bool(extra.get("verify", True)),
                 retry_transient_errors=True,
-                per_page=100,
+                per_page=int(extra.get("per_page", 100)),
             )
             # python-gitlab retries transient errors 10 times with exponential backoff (~100 s); a gate
             # should rather fail closed sooner and poll again, so the bound comes from the connection.
