@@ -29,6 +29,7 @@ _DECLARATIONS = frozenset(
 )
 _DECLARATION_STARTS = tuple(_DECLARATIONS)
 _KINDS: dict[str, Any] = {}
+_CALL_KIND: list[Any] = [-1, frozenset()]  # the two ids `visit` tests first, filled by _kinds()
 
 
 def _kinds() -> dict[str, Any]:
@@ -41,6 +42,7 @@ def _kinds() -> dict[str, Any]:
             None,
             0,
         }
+        _CALL_KIND[:] = [_KINDS["call"], _KINDS["literals"]]
     return _KINDS
 
 
@@ -54,6 +56,7 @@ _INDEX_REMOVERS = frozenset(
         "remove_concurrent_partitioned_index_by_name",
     }
 )
+_SENDERS = frozenset({"send", "public_send", "__send__"})
 _TABLE_ITERATORS = frozenset({"each_batch", "each_batch_range", "each_partition", "within_each_partition"})
 _STRING_METHODS = frozenset(
     {
@@ -262,7 +265,7 @@ class _MigrationReader:
                 return _failed(
                     path, f"not UTF-8 text (byte {exc.start}): Rails cannot load it as a migration"
                 )
-        if not data.strip():
+        if not data or data.isspace():
             return _failed(path, "empty file: Rails cannot load a migration from it")
         if (b"<<<<<<<" in data or b">>>>>>>" in data or b"=======" in data) and _CONFLICT_MARKER.search(data):
             line = data[: _CONFLICT_MARKER.search(data).start()].count(b"\n") + 1
@@ -765,11 +768,10 @@ class _MigrationReader:
 
     def visit(self, node: Any) -> bool:
         kind_id = node.kind_id
-        kinds = _kinds()
-        if kind_id == kinds["call"]:
+        if kind_id == _CALL_KIND[0]:
             self.visit_call(node)
             return False
-        if kind_id in kinds["literals"]:
+        if kind_id in _CALL_KIND[1]:
             return False
         kind = node.type
         if kind in _LITERALS:
@@ -913,6 +915,12 @@ class _MigrationReader:
         if bare and method in self.methods:
             self.follow(method, args, block)
             return
+        if method in _SENDERS and args and args[0].type in ("simple_symbol", "string"):
+            target = self.literal(args[0])
+            if isinstance(target, str) and target and target not in _SENDERS:
+                # `send(:helper, ...)` with a literal name is a plain call of that helper.
+                self.dispatch(node, target, receiver, args[1:], block)
+                return
         if method in catalogue.dynamic_methods and receiver_text not in ("Rails.cache",):
             self.add(
                 f"{receiver_text + '.' if receiver_text else ''}{method}",
@@ -925,6 +933,13 @@ class _MigrationReader:
             return
         if self.special(node, method, receiver, receiver_text, args, block, line):
             return
+        if method in ("call", "yield", "[]") and receiver is not None and receiver.type == "identifier":
+            local = self.locals.get(receiver_text)
+            if local is not None and local.value is not None and local.value.type == "lambda":
+                # A lambda held in a local (or a parameter's default): calling it runs its body here.
+                self.visit_parts(None, args, block)
+                self.visit(local.value)
+                return
         if method in catalogue.sql_methods and self.on_connection(receiver, receiver_text):
             first = next((a for a in args if a.type not in ("pair", "hash", "block_argument")), None)
             if method not in ("update", "delete", "insert") or (
@@ -1233,6 +1248,8 @@ class _MigrationReader:
             self.stack.pop()
             self.locals = saved
         if block is not None:
+            # What the method yields is not known here: its block parameters are plain values.
+            self.bind_block(block, [])
             self.walk_block(block)
 
     def follow_model_method(self, method: str, receiver: Any, args: list[Any], block: Any) -> None:

@@ -89,9 +89,16 @@ def test_neutral_receivers_add_no_class(receiver):
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE.dynamic_methods))
 def test_dynamic_calls_are_unknown(name):
-    result = classify(f"    {name}(:remove_column, :cov_table, :cov_column)")
+    result = classify(f'    {name}("remove_#{{kind}}", :cov_table, :cov_column)')
     assert result.migration_class is C.UNKNOWN
     assert "dynamic call" in result.reasons[0]
+
+
+@pytest.mark.parametrize("name", ["send", "public_send", "__send__"])
+def test_send_with_a_literal_name_is_that_call(name):
+    result = classify(f"    {name}(:remove_column, :cov_table, :cov_column)")
+    assert result.migration_class is C.CLEANUP, result.reasons
+    assert [(op.helper, op.table) for op in result.operations] == [("remove_column", "cov_table")]
 
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE.sql_methods))
