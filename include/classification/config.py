@@ -37,6 +37,8 @@ class HelperRule:
     cls: MigrationClass
     rationale: str
     table: tuple[int | str, ...] = ()
+    # Other tables the helper locks (a foreign key's referenced table): each found one counts for size.
+    locks: tuple[int | str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ _CATALOGUE_KEYS = {
     "predicates",
     "schemas",
 }
-_RULE_KEYS = {"class", "table", "rationale"}
+_RULE_KEYS = {"class", "table", "locks", "rationale"}
 
 
 @lru_cache(maxsize=16)
@@ -210,7 +212,7 @@ def _rule(name: str, section: str, key: str, value: Any) -> HelperRule:
         raise CatalogueError(f"{where}: expected a mapping with class and rationale")
     extra = sorted(set(value) - _RULE_KEYS)
     if extra:
-        raise CatalogueError(f"{where}: unknown key {extra[0]!r} (expected class, table, rationale)")
+        raise CatalogueError(f"{where}: unknown key {extra[0]!r} (expected class, table, locks, rationale)")
     if "class" not in value:
         raise CatalogueError(f"{where}: missing class")
     try:
@@ -220,14 +222,17 @@ def _rule(name: str, section: str, key: str, value: Any) -> HelperRule:
     rationale = value.get("rationale")
     if not isinstance(rationale, str) or not rationale.strip():
         raise CatalogueError(f"{where}: missing rationale (one line saying why this class)")
-    table = value.get("table")
-    spec = table if isinstance(table, list) else ([] if table is None else [table])
-    for item in spec:
-        if isinstance(item, bool) or not isinstance(item, int | str):
-            raise CatalogueError(
-                f"{where}: table: expected an argument index, a keyword name or a list of them"
-            )
-    return HelperRule(key, cls, rationale.strip(), tuple(spec))
+    specs = []
+    for field in ("table", "locks"):
+        table = value.get(field)
+        spec = table if isinstance(table, list) else ([] if table is None else [table])
+        for item in spec:
+            if isinstance(item, bool) or not isinstance(item, int | str):
+                raise CatalogueError(
+                    f"{where}: {field}: expected an argument index, a keyword name or a list of them"
+                )
+        specs.append(tuple(spec))
+    return HelperRule(key, cls, rationale.strip(), specs[0], specs[1])
 
 
 @lru_cache(maxsize=16)

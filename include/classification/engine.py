@@ -57,6 +57,26 @@ _INDEX_REMOVERS = frozenset(
     }
 )
 _SENDERS = frozenset({"send", "public_send", "__send__"})
+# Calls whose first argument names the table of the relation they return.
+_TABLE_FROM_FIRST_ARG = frozenset({"define_batchable_model", "find_partitioned_table"})
+_TO_COLLECTION = frozenset(
+    {"to_h", "to_a", "to_set", "to_hash", "with_indifferent_access", "symbolize_keys", "stringify_keys"}
+)
+# Mixins that add batching or query helpers only (no callbacks, no writes): a model with just these is plain.
+_PLAIN_MIXIN = re.compile(
+    r"\(?\s*(::)?(EachBatch|FromUnion|IgnorableColumns|Gitlab::Database::PartitioningMigrationHelpers)\s*\)?|,|\s"
+)
+# What a model body may declare and stay plain (no associations, callbacks or application mixins).
+_PLAIN_MODEL_CALLS = frozenset(
+    {"include", "extend", "scope", "serialize", "ignore_column", "ignore_columns", "enum", "attribute"}
+)
+# Parents of a call in statement position: its value is discarded, so it runs for its effect.
+_STATEMENT_PARENTS = frozenset(
+    {"body_statement", "block_body", "then", "else", "do", "begin", "ensure", "program"}
+)
+_RUBY_COLLECTIONS = frozenset({"Hash", "Array", "Set", "::Hash", "::Array", "::Set"})
+# A constant array walked element by element (`TABLES.each do |table|`): at most this many walks.
+_MAX_UNROLL = 40
 _TABLE_ITERATORS = frozenset({"each_batch", "each_batch_range", "each_partition", "within_each_partition"})
 _STRING_METHODS = frozenset(
     {
@@ -212,14 +232,23 @@ def _squash(name: str) -> str:
 
 
 class _Local:
-    """What the engine knows of a local variable: the table of the relation it holds, or its value node."""
+    """What the engine knows of a local variable: the table of the relation it holds, or its value node.
 
-    __slots__ = ("table", "value", "kind")
+    `literal` is a static value already worked out elsewhere (an element of a constant array, an argument
+    a private method yields): it is read as is, never re-resolved in the scope the local is used in.
+    """
 
-    def __init__(self, table: str | None = None, value: Any = None, kind: str | None = None) -> None:
+    __slots__ = ("table", "value", "kind", "literal")
+
+    def __init__(
+        self, table: str | None = None, value: Any = None, kind: str | None = None, literal: Any = None
+    ) -> None:
         self.table = table
         self.value = value
-        self.kind = kind  # "redis", "sidekiq" or "reversible": a handle that is not a database relation
+        # "redis", "sidekiq", "reversible", "helper": a handle that is not a database relation;
+        # "ruby": a plain Ruby Hash/Array/Set built in the migration (its `delete` is not a DELETE).
+        self.kind = kind
+        self.literal = literal
 
 
 class _MigrationReader:
@@ -238,6 +267,7 @@ class _MigrationReader:
         self.const_values: dict[str, Any] = {}
         self.methods: dict[str, Any] = {}
         self.models: dict[str, str] = {}
+        self.plain_models: set[str] = set()
         self.model_methods: dict[str, tuple[Any, str]] = {}
         self.heredocs: dict[int, Any] | None = None
         self.locals: dict[str, _Local] = {}
@@ -247,6 +277,7 @@ class _MigrationReader:
         self.indexes_added: dict[str, int] = {}
         self.indexes_removed: dict[str, int] = {}
         self.root: Any = None
+        self.yields: list[list[_Local]] | None = None  # what the followed method yields, when it has a block
         self.const_assignments: list[Any] = []
         self.all_constants = False
 
@@ -416,6 +447,14 @@ class _MigrationReader:
         table = table or _tableize(name.rsplit("::", 1)[-1])
         self.models[name] = table
         self.models[name.rsplit("::", 1)[-1]] = table
+        behaviour = [
+            child
+            for child in (body.named_children if body is not None else [])
+            if child.type in ("call", "identifier") and not self.plain_declaration(child)
+        ]
+        if not behaviour:
+            # Its whole behaviour is in this file: a no-argument call on its records reads a column.
+            self.plain_models.update((name, name.rsplit("::", 1)[-1]))
         for child in body.named_children if body is not None else []:
             if child.type in ("method", "singleton_method"):
                 self.model_methods[self.text(child.child_by_field_name("name"))] = (child, table)
@@ -469,7 +508,7 @@ class _MigrationReader:
                 elif child.type == "interpolation":
                     inner = child.named_children[0] if child.named_children else None
                     value = self.literal(inner)
-                    if value is None or isinstance(value, list):
+                    if value is None or isinstance(value, list | dict):
                         return None
                     parts.append(str(value))
                 elif child.type == "escape_sequence":
@@ -494,8 +533,31 @@ class _MigrationReader:
             return self.text(node)
         if kind == "identifier":
             local = self.locals.get(self.text(node))
+            if local is not None and local.literal is not None:
+                return local.literal
             if local is not None and local.value is not None and local.value is not node:
                 return self.literal(local.value)
+            return None
+        if kind == "hash":
+            mapping = {}
+            for pair in node.named_children:
+                if pair.type != "pair":
+                    return None
+                key = pair.child_by_field_name("key")
+                key_value = (
+                    self.text(key).rstrip(":").strip("'\"")
+                    if key.type == "hash_key_symbol"
+                    else self.literal(key)
+                )
+                value = self.literal(pair.child_by_field_name("value"))
+                if not isinstance(key_value, str | int) or value is None:
+                    return None
+                mapping[key_value] = value
+            return mapping
+        if kind == "element_reference":
+            container = self.literal(node.child_by_field_name("object"))
+            if isinstance(container, dict) and len(node.named_children) == 2:
+                return container.get(self.literal(node.named_children[1]))
             return None
         if kind == "call":
             method = self.text(node.child_by_field_name("method"))
@@ -524,7 +586,7 @@ class _MigrationReader:
             if kind == "call":
                 method = self.text(node.child_by_field_name("method"))
                 receiver = node.child_by_field_name("receiver")
-                if method == "define_batchable_model" or (
+                if method in _TABLE_FROM_FIRST_ARG or (
                     method == "new" and self.text(receiver).endswith("Table")
                 ):
                     arguments = node.child_by_field_name("arguments")
@@ -545,6 +607,8 @@ class _MigrationReader:
                 name = self.text(node)
                 local = self.locals.get(name)
                 if local is not None:
+                    if local.table is None and isinstance(local.literal, str):
+                        return local.literal
                     return local.table
                 if name in self.methods and name not in self.stack:
                     return self.method_table(name)
@@ -794,6 +858,8 @@ class _MigrationReader:
             for child in node.named_children:
                 self.visit(child)
             return True
+        if kind == "yield" and self.yields is not None and not self.yields:
+            self.note_yield(node)
         if kind in ("assignment", "operator_assignment"):
             self.visit_assignment(node)
             return False
@@ -871,13 +937,20 @@ class _MigrationReader:
         if left is None:
             return
         if left.type in ("identifier", "instance_variable"):
+            name = self.text(left)
             local = _Local(value=right)
-            if right is not None and right.type in ("call", "identifier", "constant", "scope_resolution"):
+            collection = self.builds_collection(right)
+            if collection:
+                earlier = self.locals.get(name)
+                # Only a name that never held anything else: a record assigned on another path stays one.
+                if earlier is None or earlier.kind in ("ruby", "copy"):
+                    local.kind = collection
+            elif right is not None and right.type in ("call", "identifier", "constant", "scope_resolution"):
                 if self.text(right).removeprefix("::").startswith(("Sidekiq::", "Sidekiq.")):
                     local.kind = "sidekiq"
                 else:
                     local.table = self.relation_table(right)
-            self.locals[self.text(left)] = local
+            self.locals[name] = local
         elif left.type in ("left_assignment_list", "destructured_left_assignment"):
             for child in left.named_children:
                 self.locals[self.text(child).lstrip("*")] = _Local()
@@ -885,6 +958,56 @@ class _MigrationReader:
             receiver = left.child_by_field_name("receiver")
             if receiver is not None and receiver.type == "call":
                 self.visit_call(receiver)
+
+    def plain_declaration(self, node: Any) -> bool:
+        """A model-body call that adds no behaviour: a scope, a serializer, a batching mixin."""
+        method = self.text(node.child_by_field_name("method") or node)
+        if method not in _PLAIN_MODEL_CALLS:
+            return False
+        if method in ("include", "extend"):
+            return not _PLAIN_MIXIN.sub("", self.text(node.child_by_field_name("arguments")))
+        return True
+
+    def plain_model_root(self, root: Any, depth: int = 0) -> bool:
+        """True when a chain starts at an inner model with no mixins (`Setting.last&.import_sources`): any
+        write it could make is a catalogued method, so an unknown no-argument call is a column read."""
+        if root is None or depth > 5:
+            return False
+        if root.type in ("constant", "scope_resolution"):
+            return self.text(root).removeprefix("::") in self.plain_models
+        if root.type == "identifier":
+            local = self.locals.get(self.text(root))
+            value = local.value if local is not None else None
+            while value is not None and value.type in ("call", "element_reference"):
+                value = value.child_by_field_name("receiver") or value.child_by_field_name("object")
+            return self.plain_model_root(value, depth + 1)
+        return False
+
+    def builds_collection(self, node: Any, depth: int = 0) -> str | None:
+        """ "ruby" for a value that is certainly a plain Hash, Array or Set (`{}`, `Hash.new`, `x.to_h`);
+        "copy" for a `dup` (a Ruby copy, or an unsaved copy of a record: deleting it deletes no row)."""
+        if node is None or depth > 5:
+            return None
+        kind = node.type
+        if kind in ("hash", "array", "string_array", "symbol_array"):
+            return "ruby"
+        if kind == "call":
+            method = self.text(node.child_by_field_name("method"))
+            if method == "new":
+                return (
+                    "ruby" if self.text(node.child_by_field_name("receiver")) in _RUBY_COLLECTIONS else None
+                )
+            if method in _TO_COLLECTION:
+                return "ruby"
+            return "copy" if method in ("dup", "deep_dup") else None
+        if kind == "parenthesized_statements" and node.named_children:
+            return self.builds_collection(node.named_children[-1], depth + 1)
+        if kind == "binary" and self.text(node.child_by_field_name("operator")) in ("||", "or"):
+            left = self.builds_collection(node.child_by_field_name("left"), depth + 1)
+            right = self.builds_collection(node.child_by_field_name("right"), depth + 1)
+            if left and right:
+                return "ruby" if left == right == "ruby" else "copy"
+        return None
 
     def visit_call(self, node: Any) -> None:
         method_node = node.child_by_field_name("method")
@@ -962,6 +1085,13 @@ class _MigrationReader:
             self.add_helper(rule, method, args, block, line)
             return
         rule = catalogue.receiver_methods.get(method)
+        if rule is not None and receiver is not None and receiver.type == "identifier":
+            local = self.locals.get(receiver_text)
+            if local is not None and (local.kind == "ruby" or (local.kind == "copy" and method == "delete")):
+                # `options.delete(:key)`, `ids.insert(0, x)`: a Ruby collection method, not SQL. A `dup`
+                # may be an unsaved record copy: its `delete` deletes no row, but its `update` inserts one.
+                self.visit_parts(None, args, block)
+                return
         if rule is not None:
             table = None
             if rule.cls is not C.BACKGROUND:
@@ -1004,6 +1134,12 @@ class _MigrationReader:
                     method.endswith("?")
                     or _ATTRIBUTE.search(method)
                     or (not method.endswith("!") and not _ACTION_WORDS.search(method))
+                    or (
+                        not method.endswith("!")
+                        and node.parent is not None
+                        and node.parent.type not in _STATEMENT_PARENTS
+                        and self.plain_model_root(root)
+                    )
                 )
             ):
                 self.visit_parts(receiver, args, block)
@@ -1191,12 +1327,44 @@ class _MigrationReader:
                 self.visit(arg)
         if block is not None:
             if iterating:
+                elements = self.static_elements(receiver) if table is None and receiver is not None else None
+                if elements is not None:
+                    for element in elements[:_MAX_UNROLL]:
+                        self.bind_block(block, self.element_locals(block, element))
+                        self.walk_block(block)
+                    return
                 if table is None:
                     table = self.relation_table(receiver) if receiver is not None else self.current_model
                 self.bind_block(block, [_Local(table=table)])
             else:
                 self.bind_block(block, [])
             self.walk_block(block)
+
+    def static_elements(self, receiver: Any) -> list[Any] | None:
+        """The elements of a constant collection a block iterates (`TABLES.each`, `%i[a b].each_with_index`)."""
+        node = receiver
+        while node.type == "call" and self.text(node.child_by_field_name("method")) in (
+            "freeze",
+            "each_with_index",
+            "each",
+            "uniq",
+        ):
+            node = node.child_by_field_name("receiver")
+            if node is None:
+                return None
+        if node.type not in ("constant", "scope_resolution", "array", "string_array", "symbol_array", "hash"):
+            return None
+        value = self.literal(node)
+        if isinstance(value, dict):
+            return [[key, item] for key, item in value.items()] or None
+        return value if isinstance(value, list) and value else None
+
+    def element_locals(self, block: Any, element: Any) -> list[_Local]:
+        """Block parameters bound to one element (destructured when the block takes several)."""
+        parameters = block.child_by_field_name("parameters")
+        count = len(parameters.named_children) if parameters is not None else 0
+        items = element if isinstance(element, list) and count > 1 else [element]
+        return [_Local(item if isinstance(item, str) else None, literal=item) for item in items]
 
     def bind_block(self, block: Any, values: list[_Local]) -> None:
         parameters = block.child_by_field_name("parameters")
@@ -1220,7 +1388,7 @@ class _MigrationReader:
                 self.visit(arg)
         if method in self.stack:
             return
-        key = (method, " ".join(self.text(a) for a in args))
+        key = (method, " ".join(self.follow_key(a) for a in args))
         if key in self.followed:
             return
         self.followed.add(key)
@@ -1235,22 +1403,65 @@ class _MigrationReader:
             if parameter.type in ("keyword_parameter", "optional_parameter") and name is not None:
                 value = self.keyword(args, self.text(name)) or parameter.child_by_field_name("value")
             local = _Local(value=value)
-            if value is not None and value.type in ("call", "identifier", "constant", "scope_resolution"):
+            if parameter.type == "hash_splat_parameter":
+                local.kind = "ruby"  # **options: always a Hash
+            elif value is not None and value.type == "identifier" and self.text(value) in saved:
+                # A local of the caller passed on: resolve it in the caller's scope, keep the result.
+                outer = saved[self.text(value)]
+                with_saved, self.locals = self.locals, saved
+                literal = self.literal(value)
+                table = self.relation_table(value)
+                self.locals = with_saved
+                local = _Local(table, None, outer.kind, literal)
+            if local.value is not None and value.type in (
+                "call",
+                "identifier",
+                "constant",
+                "scope_resolution",
+            ):
                 with_saved = self.locals
                 self.locals = saved
                 local.table = self.relation_table(value)
                 self.locals = with_saved
             self.locals[self.text(name if name is not None else parameter)] = local
         self.stack.append(method)
+        saved_yields, self.yields = self.yields, [] if block is not None else None
         try:
             self.walk(_body(definition))
         finally:
             self.stack.pop()
             self.locals = saved
+            yielded, self.yields = self.yields, saved_yields
         if block is not None:
-            # What the method yields is not known here: its block parameters are plain values.
-            self.bind_block(block, [])
+            # The block's parameters are what the method yields (its first `yield`), as far as it is known.
+            self.bind_block(block, yielded[0] if yielded else [])
             self.walk_block(block)
+
+    def follow_key(self, node: Any) -> str:
+        """An argument as a private method sees it: its static value when known, else its text."""
+        if node.type == "identifier":
+            value = self.literal(node)
+            if value is not None:
+                return repr(value)
+        return self.text(node)
+
+    def note_yield(self, node: Any) -> None:
+        """What a followed method yields: tables and static values, resolved where the yield is."""
+        values = []
+        arguments = node.named_children[0] if node.named_children else None
+        for arg in arguments.named_children if arguments is not None else []:
+            literal = self.literal(arg)
+            table = None
+            if not isinstance(literal, str) and arg.type in (
+                "identifier",
+                "call",
+                "constant",
+                "scope_resolution",
+            ):
+                table = self.relation_table(arg)
+            local = self.locals.get(self.text(arg)) if arg.type == "identifier" else None
+            values.append(_Local(table, None, local.kind if local is not None else None, literal))
+        self.yields.append(values)
 
     def follow_model_method(self, method: str, receiver: Any, args: list[Any], block: Any) -> None:
         """A scope or method defined on an inner model class: walk it with that model as `self`."""
@@ -1275,19 +1486,33 @@ class _MigrationReader:
 
     def add_rule(self, rule: HelperRule, helper: str, args: list[Any], line: int) -> None:
         table = None
-        if rule.table:
-            positional = [
-                a for a in args if a.type not in ("pair", "hash", "block_argument", "hash_splat_argument")
-            ]
-            for spec in rule.table:
-                if isinstance(spec, int):
-                    node = positional[spec] if spec < len(positional) else None
-                else:
-                    node = self.keyword(args, spec)
-                table = self.table_name(node) if node is not None else None
-                if table:
-                    break
+        positional = (
+            [a for a in args if a.type not in ("pair", "hash", "block_argument", "hash_splat_argument")]
+            if rule.table or rule.locks
+            else []
+        )
+        for spec in rule.table:
+            node = (positional[spec] if spec < len(positional) else None) if isinstance(spec, int) else None
+            if not isinstance(spec, int):
+                node = self.keyword(args, spec)
+            table = self.table_name(node) if node is not None else None
+            if table:
+                break
         self.add(helper, table, line, rule.cls, rule.rationale)
+        for spec in rule.locks:
+            # A foreign key locks the table it references as well: its size counts too.
+            node = (positional[spec] if spec < len(positional) else None) if isinstance(spec, int) else None
+            if not isinstance(spec, int):
+                node = self.keyword(args, spec)
+            other = self.table_name(node) if node is not None else None
+            if other and other != table:
+                self.add(
+                    f"{helper} (referenced table)",
+                    other,
+                    line,
+                    rule.cls,
+                    f"{rule.rationale}; locks {other} too",
+                )
 
     def add_sql(self, method: str, receiver_text: str, argument: Any, line: int) -> None:
         helper = f"{receiver_text}.{method}" if receiver_text and receiver_text != "self" else method
