@@ -15,7 +15,11 @@ class InvalidRunParameters(ValueError):
 
 
 def pdm_params(environment: str) -> dict[str, Param]:
-    """The trigger form: dry run, gate overrides with a mandatory reason, class filter."""
+    """The trigger form: dry run, gate overrides with a mandatory reason, class filter.
+
+    Optional fields admit null: the Airflow UI marks every field whose type lacks "null" as required and turns
+    an empty input into null, which would keep the Trigger button disabled. Arrays carry `examples` so the UI
+    renders them as multi-selects; `items.enum` still makes the API refuse an unknown gate or class."""
     return {
         "environment": Param(
             environment,
@@ -34,23 +38,25 @@ def pdm_params(environment: str) -> dict[str, Param]:
         ),
         "override_gates": Param(
             [],
-            type="array",
+            type=["array", "null"],
             items={"type": "string", "enum": GATES},
+            examples=GATES,
             title="Gates to override",
             description_md="Closed gates to treat as open **for this run only**. Needs a reason; recorded with your user name.",
             section="Override",
         ),
         "override_reason": Param(
             "",
-            type="string",
+            type=["string", "null"],
             title="Override reason",
             description="Why the overridden gates may be ignored (e.g. the incident or change request).",
             section="Override",
         ),
         "class_filter": Param(
             [],
-            type="array",
+            type=["array", "null"],
             items={"type": "string", "enum": CLASSES},
+            examples=CLASSES,
             title="Class filter (selected_versions mode)",
             description="Only run pending migrations of these classes (a prefix in version order). Empty: all.",
             section="Selection",

@@ -1,5 +1,6 @@
-"""`make run` itself: it comes up healthy, lists the PDM DAGs, runs pdm_gprd to an audited end, and Ctrl-C
-stops everything it started."""
+"""`make run` itself: it comes up healthy, lists the PDM DAGs, runs pdm_gprd to an audited end, runs pdm_gstg
+from the Airflow UI's trigger form with overridden gates to a pipeline the extra link opens, and Ctrl-C stops
+everything it started."""
 
 from __future__ import annotations
 
@@ -102,6 +103,7 @@ def test_make_run_end_to_end(tmp_path):
         assert state == "success", kinds
         assert kinds[0] == "run_started" and kinds[-1] == "outcome"
         check_pdm_page(base, token, tmp_path)
+        check_trigger_form_and_extra_link(base, token, home, proc, log)
         check_metrics(base, ports["prometheus"], tmp_path / "run" / "pdm-metrics-token", proc, log)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
@@ -151,6 +153,94 @@ def check_pdm_page(base: str, token: str, tmp_path: Path) -> None:
     assert "Windows per class" in text and "schema_heavy" in text
     assert "Last runs" in text and "manual__" in text
     print(f"\nPDM page screenshot: {shot}")
+
+
+def _browser_page(playwright, base: str, token: str):
+    browser = playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=[
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-quic",
+        ],
+    )
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    context.add_cookies([{"name": "_token", "value": token, "url": base}])
+    return browser, context.new_page()
+
+
+def check_trigger_form_and_extra_link(base: str, token: str, home: Path, proc, log: Path) -> None:
+    """A release manager's manual run: the form's sections, gates overridden with a reason, a real pipeline in
+    the sandbox GitLab, and the task's extra link pointing at it."""
+    from playwright.sync_api import sync_playwright
+
+    gates = ["window", "traffic", "deploy_lock", "rollback_safety"]
+    reason = "Smoke test: a manual run from the trigger form"
+    shot = PROJECT_ROOT / "tests" / "artifacts" / "trigger-form.png"
+    with sync_playwright() as playwright:
+        browser, page = _browser_page(playwright, base, token)
+        page.goto(f"{base}/dags/pdm_gstg")
+        page.get_by_text("PDM windows (gstg)").first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Trigger").first.click()
+        dialog = page.get_by_role("dialog")
+        for section in ("Run", "Override", "Selection"):
+            assert dialog.get_by_role("button", name=section, exact=True).count() == 1, section
+        dialog.get_by_role("button", name="Override", exact=True).click()
+        select = dialog.locator("#element_override_gates")
+        for gate in gates:
+            select.click()
+            page.get_by_role("option", name=gate, exact=True).click()
+        dialog.locator("#element_override_reason").fill(reason)
+        page.screenshot(path=str(shot))
+        submit = dialog.get_by_role("button", name="Trigger", exact=True)
+        assert submit.is_enabled(), "the trigger form refuses its own defaults"
+        submit.click()
+        page.get_by_role("dialog").wait_for(state="detached", timeout=30_000)
+        browser.close()
+
+    runs = f"{base}/api/v2/dags/pdm_gstg/dagRuns"
+    run = _wait(
+        lambda: next(
+            (
+                r
+                for r in _get(f"{runs}?order_by=-run_after&limit=5", token)["dag_runs"]
+                if r["run_type"] == "manual"
+            ),
+            None,
+        ),
+        60,
+        "the run triggered from the form",
+        proc,
+        log,
+    )
+    assert run["conf"]["override_gates"] == gates and run["conf"]["override_reason"] == reason
+    run_url = f"{runs}/{run['dag_run_id']}"
+    state = _wait(
+        lambda: (s := _get(run_url, token)["state"]) in ("success", "failed") and s,
+        240,
+        "the pdm_gstg run from the form to finish",
+        proc,
+        log,
+    )
+    audit = sqlite3.connect(home / "pdm_audit.db")
+    outcome = audit.execute(
+        "SELECT payload FROM pdm_audit_event WHERE run_id = ? AND kind = 'outcome'", (run["dag_run_id"],)
+    ).fetchone()
+    actor, decision = audit.execute(
+        "SELECT actor, payload FROM pdm_audit_event WHERE run_id = ? AND kind = 'decision'",
+        (run["dag_run_id"],),
+    ).fetchone()
+    audit.close()
+    assert state == "success", outcome
+    assert actor == "manual:admin" and reason in decision  # the override is recorded with its user and reason
+    links = _get(f"{run_url}/taskInstances/trigger_pipeline/links", token)["extra_links"]
+    pipeline_url = links["GitLab pipeline"]
+    assert "/gitlab-org/release/tools/-/pipelines/" in pipeline_url
+    with urllib.request.urlopen(pipeline_url, timeout=10) as response:
+        page_text = response.read().decode()
+    assert "PDM_ENVIRONMENT=gstg" in page_text
 
 
 def check_metrics(base: str, prometheus_port: int, token_file: Path, proc, log: Path) -> None:

@@ -59,7 +59,7 @@ def test_serialize_round_trip_and_ui_texts(berlin_policy):
     timetable = PolicyWindowTimetable(str(berlin_policy), "gprd", recheck=timedelta(hours=3))
     again = PolicyWindowTimetable.deserialize(timetable.serialize())
     assert again.serialize() == timetable.serialize()
-    assert timetable.summary == "PDM windows (gprd)"
+    assert timetable.summary.startswith("PDM windows (gprd): ") and "weekday_business" in timetable.summary
     assert "background: weekday_business" in timetable.description and "next run" in timetable.description
 
 

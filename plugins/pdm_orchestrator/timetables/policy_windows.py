@@ -78,7 +78,14 @@ class PolicyWindowTimetable(Timetable):
     # -- Timetable protocol -----------------------------------------------------------------------------
     @property
     def summary(self) -> str:
-        return f"PDM windows ({self.environment})"
+        """Shown in the Schedule column: which windows can open a run (the next run is beside it)."""
+        try:
+            names: list[str] = []
+            for cls in self._classes:
+                names += [w for w in self._policy.class_rule(cls).windows if w not in names]
+        except Exception:  # noqa: BLE001 - the UI must still render; the DAG import shows the real error
+            return f"PDM windows ({self.environment})"
+        return f"PDM windows ({self.environment}): {', '.join(names) or 'none'}"
 
     @property
     def description(self) -> str:  # type: ignore[override]
