@@ -36,8 +36,11 @@ Runs GitLab's post-deploy migration (PDM) pipeline on **{env}** when the pending
 4. **choose_path** — nothing pending, a human must decide (unknown), waiting on {after}, or the gates.
 5. **wait_for_gates** — window, low traffic, no deploy lock, rollback safety; deferred, no worker slot held.
 6. **decide** — trigger only if every gate is open or overridden with a reason; dry runs never trigger.
-7. **trigger_pipeline** — creates the pipeline exactly once per decision and waits for it (deferred).
-8. **record_outcome** — always runs; the audit store gets the outcome, also when something failed.
+7. **trigger_pipeline** — creates the pipeline exactly once per decision and waits for it (deferred);
+   once created, the policy's notifiers (Slack, Grafana) get a start notice.
+8. **record_outcome** — always runs; the audit store gets the outcome, also when something failed. A run
+   whose window closed before it could trigger (a backfilled or late run) records `window_missed`. Runs
+   that had a pipeline send the end notice; a failed notice is audited (`notification_failed`), never fatal.
 
 Policy: `{policy}`.
 """
@@ -94,7 +97,7 @@ def build(environment: str) -> DAG:
             on_failure_callback=None,
         )
         def record_outcome(**context):
-            return steps.record_outcome(environment, context)
+            return steps.record_outcome(environment, context, POLICY_PATH)
 
         snapshot = classify_pending(discover_pending())
         recorded = record_snapshot(snapshot)

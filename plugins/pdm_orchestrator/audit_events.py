@@ -47,3 +47,7 @@ def record(
         payload=payload,
     )
     return AuditHook(audit_conn_id).get_conn().record(event)
+
+
+# Event kinds written by the notifiers (the others are named where they are recorded).
+NOTIFICATION_FAILED = "notification_failed"  # a Slack or Grafana notice failed; the run went on

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from include.audit import AuditStoreError
@@ -236,8 +236,14 @@ def decide(gates: dict[str, Any], environment: str, context: dict[str, Any]) -> 
     return TASK_TRIGGER if decision.go else TASK_RECORD_OUTCOME
 
 
-def record_outcome(environment: str, context: dict[str, Any]) -> dict[str, Any]:
-    """The run's final outcome, whatever happened upstream; fails the run if the run failed."""
+def record_outcome(
+    environment: str, context: dict[str, Any], policy_path: str | None = None
+) -> dict[str, Any]:
+    """The run's final outcome, whatever happened upstream; fails the run if the run failed.
+
+    With the policy: a run that waited for a window it was created for (a backfilled or late run) says
+    `window_missed`, and the end notice goes to Slack/Grafana when the run had a pipeline.
+    """
     from pdm_orchestrator.audit_events import record
     from pdm_orchestrator.operators.pipeline import PIPELINE_XCOM_KEY
 
@@ -257,12 +263,33 @@ def record_outcome(environment: str, context: dict[str, Any]) -> dict[str, Any]:
             "from": {k: (snapshot.get("rollback_line") or {}).get(k) for k in ("ref", "sha")},
             "to": {k: snapshot["deployed"].get(k) for k in ("ref", "sha")},
         }
+    policy = None
+    if policy_path:
+        from include.policy import load_policy
+
+        try:
+            policy = load_policy(policy_path).for_environment(environment)
+        except Exception as exc:  # noqa: BLE001 - the outcome is recorded regardless
+            log.warning(
+                "policy %s unreadable: outcome recorded without window detail or notices: %s",
+                policy_path,
+                exc,
+            )
+    if policy is not None and outcome["outcome"] == "waiting_for_window":
+        scheduled = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
+        missed = window_missed(policy, snapshot.get("run_class"), scheduled, datetime.now(UTC))
+        if missed:
+            outcome.update(missed_outcome(missed, outcome["reason"]))
     try:
         record(context, environment, "outcome", outcome)
     except AuditStoreError:
         log.error("outcome NOT recorded (kept here and in XCom; retry to record): %s", outcome)
         raise
     log.info("outcome: %s — %s", outcome["outcome"], outcome["reason"])
+    if policy is not None:
+        from pdm_orchestrator.notifications.notifier import notify_ended
+
+        notify_ended(context, environment, policy.notifications, snapshot, outcome)
     if outcome["outcome"] in ("pipeline_failed", "error"):
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -312,6 +339,51 @@ def summarize(
     if name == "nothing_allowed_now":
         return {"outcome": "waiting_for_window", "reason": path["reason"]}
     return {"outcome": "error", "reason": "the run ended without a decision"}
+
+
+def window_missed(
+    policy: Any, run_class: str | None, scheduled_for: datetime | None, now: datetime
+) -> dict[str, Any] | None:
+    """The allowed window this run was created for, when it has closed by `now`; else None.
+
+    A run's logical date is the window opening the timetable (or a backfill) created it for. If that instant
+    lies in an allowed span of the run's class and the span is over, the run did not wait for a window that
+    is still to come: it missed one (the scheduler was down, or the gates stayed closed until it closed).
+    """
+    from include.classification.classes import MigrationClass
+
+    if scheduled_for is None or not run_class:
+        return None
+    if scheduled_for.tzinfo is None:
+        raise ValueError(f"the run's logical date {scheduled_for.isoformat()} has no time zone")
+    cls = MigrationClass.parse(run_class)
+    span = policy.next_window(cls, scheduled_for)
+    if span is None or not span.contains(scheduled_for) or span.closes_at > now:
+        return None
+    following = policy.next_window(cls, now)
+    return {
+        "window": span.window,
+        "class": cls.value,
+        "scheduled_for": scheduled_for.astimezone(UTC).isoformat(),
+        "opened_at": span.opens_at.astimezone(UTC).isoformat(),
+        "closed_at": span.closes_at.astimezone(UTC).isoformat(),
+        "next_opens_at": following.opens_at.astimezone(UTC).isoformat() if following else None,
+        "max_wait_seconds": policy.gates.max_wait.total_seconds(),
+    }
+
+
+def missed_outcome(missed: dict[str, Any], gate_reason: str) -> dict[str, Any]:
+    """The outcome fields of a run whose window passed: what closed when, and when the next one opens."""
+    following = missed["next_opens_at"] or "no window ahead"
+    return {
+        "outcome": "window_missed",
+        "reason": (
+            f"window missed: {missed['window']} ({missed['class']}) opened {missed['opened_at']} and closed "
+            f"{missed['closed_at']}, before this run could trigger; the next one opens {following}, beyond "
+            f"gates.max_wait ({missed['max_wait_seconds']:.0f} s), so nothing ran ({gate_reason})"
+        ),
+        "window": missed,
+    }
 
 
 def _task_states(ti: Any, dag_run: Any) -> dict[str, str]:

@@ -97,6 +97,9 @@ class TriggerPdmPipelineOperator(BaseOperator):
         self._remember(context, pipeline)
         if not known:
             record(context, self.environment, "pipeline_created", pipeline.to_dict(), **store_kwargs)
+            from pdm_orchestrator.notifications.notifier import notify_started
+
+            notify_started(context, self.environment, policy.notifications, snapshot, pipeline.to_dict())
         if pipeline.finished:
             return self._finish(context, pipeline.to_dict())
         from pdm_orchestrator.triggers.pipeline import PipelineFinishedTrigger

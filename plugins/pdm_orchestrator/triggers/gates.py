@@ -58,9 +58,16 @@ class GatesOpenTrigger(BaseTrigger):
         deadline = datetime.fromisoformat(self.deadline)
         cls = MigrationClass.parse(self.run_class)
         policy = await asyncio.to_thread(load_policy, self.policy_path)
+
+        def check_now() -> tuple[datetime, list]:
+            # The instant is taken on the worker thread: when many triggers share the triggerer's thread pool a
+            # check may wait its turn, and asking the sources about the moment it was queued would miss a gate
+            # that opened meanwhile and cost a whole poll interval.
+            moment = datetime.now(UTC)
+            return moment, evaluate_gates(policy, self.environment, cls, moment)
+
         while True:
-            now = datetime.now(UTC)
-            results = await asyncio.to_thread(evaluate_gates, policy, self.environment, cls, now)
+            now, results = await asyncio.to_thread(check_now)
             closed = [r for r in results if not r.open and r.gate not in self.overrides]
             payload = [r.to_dict() for r in results]
             if not closed:
