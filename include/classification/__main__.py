@@ -26,11 +26,10 @@ from include.classification.config import (
     ClassifierConfig,
 )
 from include.classification.engine import classify_path, classify_source
-from include.classification.gitrange import GitRangeError, added_post_deploy_migrations
 from include.classification.report import FORMATS, write_report
+from include.classification.result import json_line
 
 _CONFIG: ClassifierConfig | None = None
-_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)  # results are plain trees
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,10 +122,9 @@ def _classify_chunk(paths: list[str]) -> list[tuple[str, str]]:
 
 def _classify_each(paths: Iterable[str]) -> Iterator[tuple[str, str]]:
     config = _CONFIG or ClassifierConfig()
-    encode = _ENCODER.encode
     for path in paths:
         result = classify_path(path, config=config)
-        yield result.migration_class.value, encode(result.to_dict())
+        yield result.migration_class.value, json_line(result)
 
 
 def classify_files(files: list[str], config: ClassifierConfig, jobs: int) -> Iterator[tuple[str, str]]:
@@ -169,12 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     items: Iterable[tuple[str, str]]
     if args.git_range:
+        # Imported here: it brings in subprocess, which a run over files never needs.
+        from include.classification.gitrange import GitRangeError, added_post_deploy_migrations
+
         try:
             sources = added_post_deploy_migrations(args.repo, args.git_range)
         except GitRangeError as exc:
             parser.error(str(exc))
         items = [
-            (result.migration_class.value, _ENCODER.encode(result.to_dict()))
+            (result.migration_class.value, json_line(result))
             for result in (classify_source(source, path, config=config) for path, source in sources)
         ]
     else:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from include.classification.classes import MigrationClass
 
@@ -21,7 +21,8 @@ TABLE_SIZES = ("large", "over_limit")  # from less to more severe
 # Real post-deploy migrations are a few kilobytes; anything this big is not one Rails would be asked to run.
 DEFAULT_MAX_BYTES = 256 * 1024
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Parsed YAML of the shipped data files, kept next to the package's bytecode (see _cached_yaml).
+_YAML_CACHE_FORMAT = 1
 _PARTITION_SUFFIX = re.compile(r"_\d+$")
 
 
@@ -130,17 +131,102 @@ def _mtime(path: str) -> float:
 
 def _read_yaml(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.load(handle, Loader=_Loader)  # noqa: S506 - a safe loader (C or pure Python)
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as exc:
         raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"{path}: not valid YAML ({exc})") from None
+    data = _cached_yaml(path, raw)
+    if data is _MISS:
+        data = _parse_yaml(path, raw)
+        _store_yaml(path, raw, data)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise CatalogueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def _parse_yaml(path: str, raw: bytes) -> Any:
+    import yaml  # only when the file changed: the import and the parse are most of a CLI run's start-up
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if "\r" in text:  # as text-mode reading did: universal newlines
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader (C or pure Python)
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{path}: not valid YAML ({exc})") from None
+
+
+_MISS = object()
+
+
+def _cache_file(path: str) -> str | None:
+    """Where the parsed form of a shipped data file is kept: beside the package bytecode, like a .pyc.
+
+    Only the files shipped in the package are cached (their number is fixed); a catalogue passed with
+    --catalogue is parsed on each run. Honors PYTHONPYCACHEPREFIX.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    if folder != str(HERE):
+        return None
+    tag = sys.implementation.cache_tag
+    if tag is None:
+        return None
+    prefix = sys.pycache_prefix
+    if prefix:
+        cache_dir = os.path.join(prefix, folder.lstrip(os.sep))
+    else:
+        cache_dir = os.path.join(folder, "__pycache__")
+    return os.path.join(cache_dir, f"{name}.{tag}.marshal")
+
+
+def _cached_yaml(path: str, raw: bytes) -> Any:
+    """The parsed YAML stored for exactly these bytes, or _MISS. Never stale: the cache holds the whole
+    source it was parsed from and is used only when that equals the file as it is now."""
+    cache = _cache_file(path)
+    if cache is None:
+        return _MISS
+    try:
+        with open(cache, "rb") as handle:
+            stored = marshal.loads(handle.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return _MISS
+    if (
+        type(stored) is tuple
+        and len(stored) == 3
+        and stored[0] == _YAML_CACHE_FORMAT
+        and type(stored[1]) is bytes
+        and stored[1] == raw
+    ):
+        return stored[2]
+    return _MISS
+
+
+def _store_yaml(path: str, raw: bytes, data: Any) -> None:
+    """Keep the parsed YAML for the next run; best effort (read-only installs simply parse each time)."""
+    cache = _cache_file(path)
+    if cache is None or sys.dont_write_bytecode:
+        return
+    try:
+        payload = marshal.dumps((_YAML_CACHE_FORMAT, raw, data))
+    except ValueError:  # a YAML type marshal cannot hold (a date, say): nothing to keep
+        return
+    temporary = f"{cache}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        with open(temporary, "wb") as handle:
+            handle.write(payload)
+        os.replace(temporary, cache)  # atomic: a concurrent run reads the old file or the new one
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
 
 
 _CATALOGUE_KEYS = {

@@ -6,7 +6,9 @@ one bad file is a result, never an exception.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,21 @@ _DECLARATIONS = frozenset(
     {b"restrict_gitlab_migration", b"milestone", b"disable_ddl_transaction!", b"enable_lock_retries!"}
 )
 _DECLARATION_STARTS = tuple(_DECLARATIONS)
+# A declaration as nearly every migration writes it (no parentheses, a plain literal argument), for which
+# the text alone gives what read_declaration would find in the tree; anything else is read from the tree.
+_SIMPLE_DECLARATION = re.compile(
+    rb"(disable_ddl_transaction!|enable_lock_retries!)"
+    rb"|milestone[ \t]+(['\"])(\d+(?:\.\d+)*)\2"
+    rb"|restrict_gitlab_migration[ \t]+gitlab_schema:[ \t]*:([A-Za-z_][A-Za-z0-9_]*)"
+)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _KINDS: dict[str, Any] = {}
-_CALL_KIND: list[Any] = [-1, frozenset()]  # the two ids `visit` tests first, filled by _kinds()
+# What `visit` does with a node, by grammar kind id (an int lookup instead of a chain of type-string tests).
+_V_CHILDREN, _V_LITERAL, _V_CALL, _V_IDENTIFIER, _V_IF, _V_MODIFIER, _V_TERNARY, _V_JUMP = range(8)
+_V_YIELD, _V_ASSIGNMENT, _V_LAMBDA = range(8, 11)
+_VISIT_ACTIONS: dict[int, int] = {}
+# Every kind id whose type is in _LITERALS (a type can have several ids: aliases in the grammar).
+_LITERAL_IDS: set[int] = set()
 
 
 def _kinds() -> dict[str, Any]:
@@ -38,12 +53,20 @@ def _kinds() -> dict[str, Any]:
         _parser()
         for name in ("method", "assignment", "call", "identifier", "class", "singleton_method"):
             _KINDS[name] = _LANGUAGE.id_for_node_kind(name, True)
-        _KINDS["literals"] = frozenset(_LANGUAGE.id_for_node_kind(name, True) for name in _LITERALS) - {
-            None,
-            0,
-        }
-        _CALL_KIND[:] = [_KINDS["call"], _KINDS["literals"]]
+        for kind_id in range(_LANGUAGE.node_kind_count):
+            _visit_action(kind_id, _LANGUAGE.node_kind_for_id(kind_id))
     return _KINDS
+
+
+def _visit_action(kind_id: int, kind: str | None) -> int:
+    """The _V_* action for a node kind, from its type name (remembered per id)."""
+    if kind in _LITERALS:
+        action = _V_LITERAL
+        _LITERAL_IDS.add(kind_id)
+    else:
+        action = _VISIT_BY_TYPE.get(kind, _V_CHILDREN)
+    _VISIT_ACTIONS[kind_id] = action
+    return action
 
 
 _RANK = {member: index for index, member in enumerate(MigrationClass)}
@@ -135,6 +158,24 @@ _LITERALS = frozenset(
     }
 )
 
+_VISIT_BY_TYPE = {
+    "call": _V_CALL,
+    "identifier": _V_IDENTIFIER,
+    "if": _V_IF,
+    "unless": _V_IF,
+    "elsif": _V_IF,
+    "if_modifier": _V_MODIFIER,
+    "unless_modifier": _V_MODIFIER,
+    "conditional": _V_TERNARY,
+    "return": _V_JUMP,
+    "next": _V_JUMP,
+    "break": _V_JUMP,
+    "yield": _V_YIELD,
+    "assignment": _V_ASSIGNMENT,
+    "operator_assignment": _V_ASSIGNMENT,
+    "lambda": _V_LAMBDA,
+}
+
 _LANGUAGE: Any = None
 _PARSER: Any = None
 _QUERIES: dict[str, Any] = {}
@@ -171,11 +212,37 @@ def classify_path(path: str | Path, *, config: ClassifierConfig | None = None) -
     config = config or ClassifierConfig()
     path_text = str(path)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(config.max_bytes + 1)
+        data = _read_bounded(path_text, config.max_bytes)
     except OSError as exc:
         return _failed(path_text, f"cannot read the file: {exc.strerror or exc}")
     return classify_source(data, path_text, config=config)
+
+
+def _read_bounded(path: str, limit: int) -> bytes:
+    """At most `limit + 1` bytes of a file (one more than allowed tells an oversized file apart).
+
+    A regular file is read in one call sized from fstat: `read(limit + 1)` would allocate (and map) a
+    buffer of the whole limit for every small migration, which costs more than the read itself.
+    """
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        status = os.fstat(fd)
+        if stat.S_ISREG(status.st_mode) and status.st_size <= limit:
+            data = os.read(fd, status.st_size + 1)
+            if len(data) == status.st_size:
+                return data  # the whole file, as fstat saw it (no second call just to meet EOF)
+            parts, total = [data], len(data)
+        else:
+            parts, total = [], 0
+        while total <= limit:  # oversized, growing, or not a regular file: read on to EOF or the limit
+            chunk = os.read(fd, min(limit + 1 - total, 1 << 16))
+            if not chunk:
+                break
+            parts.append(chunk)
+            total += len(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 def classify_source(
@@ -253,6 +320,34 @@ class _Local:
 
 class _MigrationReader:
     """One file's analysis: parse, find the migration class, walk `up`, build the result."""
+
+    __slots__ = (
+        "all_constants",
+        "catalogue",
+        "config",
+        "const_assignments",
+        "const_nodes",
+        "const_values",
+        "current_model",
+        "data",
+        "followed",
+        "heredocs",
+        "indexes_added",
+        "indexes_removed",
+        "locals",
+        "methods",
+        "model_methods",
+        "models",
+        "operations",
+        "path",
+        "plain_models",
+        "predicates",
+        "reasons",
+        "root",
+        "stack",
+        "tables",
+        "yields",
+    )
 
     def __init__(self, data: bytes, path: str, config: ClassifierConfig) -> None:
         self.data = data
@@ -389,8 +484,13 @@ class _MigrationReader:
             elif kind == assignment_kind:
                 self.const_assignments.append(child)  # read on first use of a constant
             elif kind == call_kind or kind == kinds["identifier"]:
-                if data.startswith(_DECLARATION_STARTS, child.start_byte):
-                    self.read_declaration(child, result)
+                start = child.start_byte
+                if data.startswith(_DECLARATION_STARTS, start):
+                    simple = _SIMPLE_DECLARATION.fullmatch(data, start, child.end_byte)
+                    if simple is None:
+                        self.read_declaration(child, result)
+                    else:
+                        self.read_simple_declaration(simple, result)
             elif kind == kinds["class"]:
                 self.read_model(child)
             elif kind == kinds["singleton_method"]:
@@ -401,6 +501,21 @@ class _MigrationReader:
             if entry in self.methods:
                 return entry
         return None
+
+    def read_simple_declaration(self, match: re.Match[bytes], result: ClassificationResult) -> None:
+        """The usual spelling of a declaration, read off its text: what read_declaration makes of it."""
+        flag, milestone, schema = match.group(1, 3, 4)
+        if flag == b"disable_ddl_transaction!":
+            result.ddl_transaction = False
+        elif flag == b"enable_lock_retries!":
+            result.lock_retries = True
+        elif milestone is not None:
+            result.milestone = milestone.decode()
+        else:
+            value = schema.decode()
+            result.database = self.catalogue.schemas.get(value) or (
+                value.removeprefix("gitlab_") or "unknown"
+            )
 
     def read_declaration(self, node: Any, result: ClassificationResult) -> None:
         method_node = node if node.type == "identifier" else node.child_by_field_name("method")
@@ -831,39 +946,33 @@ class _MigrationReader:
         return False
 
     def visit(self, node: Any) -> bool:
-        kind_id = node.kind_id
-        if kind_id == _CALL_KIND[0]:
+        action = _VISIT_ACTIONS.get(node.kind_id)
+        if action is None:
+            action = _visit_action(node.kind_id, node.type)
+        if action == _V_CALL:
             self.visit_call(node)
             return False
-        if kind_id in _CALL_KIND[1]:
+        if action == _V_LITERAL:
             return False
-        kind = node.type
-        if kind in _LITERALS:
-            return False
-        if kind == "call":
-            self.visit_call(node)
-            return False
-        if kind == "identifier":
+        if action == _V_IDENTIFIER:
             name = self.text(node)
             if name not in self.locals:
                 self.dispatch(node, name, None, [], None)
             return False
-        if kind in ("if", "unless", "elsif"):
+        if action == _V_IF:
             return self.visit_if(node)
-        if kind in ("if_modifier", "unless_modifier"):
+        if action == _V_MODIFIER:
             return self.visit_modifier(node)
-        if kind == "conditional":
+        if action == _V_TERNARY:
             return self.visit_ternary(node)
-        if kind in ("return", "next", "break"):
+        if action == _V_JUMP:
             for child in node.named_children:
                 self.visit(child)
             return True
-        if kind == "yield" and self.yields is not None and not self.yields:
-            self.note_yield(node)
-        if kind in ("assignment", "operator_assignment"):
+        if action == _V_ASSIGNMENT:
             self.visit_assignment(node)
             return False
-        if kind == "lambda":
+        if action == _V_LAMBDA:
             parameters = node.child_by_field_name("parameters")
             for parameter in parameters.named_children if parameters is not None else []:
                 name = parameter.child_by_field_name("name") if parameter.type != "identifier" else parameter
@@ -872,6 +981,8 @@ class _MigrationReader:
             if body is not None:
                 self.walk_block(body) if body.type in ("block", "do_block") else self.visit(body)
             return False
+        if action == _V_YIELD and self.yields is not None and not self.yields:
+            self.note_yield(node)
         for child in node.named_children:
             if self.visit(child):
                 return True
@@ -1162,7 +1273,7 @@ class _MigrationReader:
         if method in _INDEX_ADDERS or method in _INDEX_REMOVERS:
             self.track_index(method, args)
         for arg in args:
-            if arg.type not in _LITERALS:
+            if arg.kind_id not in _LITERAL_IDS:
                 self.visit(arg)
         if block is not None:
             # What the helper yields (a table definition, the query to refine) is part of the helper.
@@ -1323,7 +1434,7 @@ class _MigrationReader:
         ):
             self.visit(receiver)
         for arg in args:
-            if arg.type not in _LITERALS:
+            if arg.kind_id not in _LITERAL_IDS:
                 self.visit(arg)
         if block is not None:
             if iterating:
@@ -1384,7 +1495,7 @@ class _MigrationReader:
     def follow(self, method: str, args: list[Any], block: Any) -> None:
         """Walk a private method of the migration where it is called (guarded against recursion)."""
         for arg in args:
-            if arg.type not in _LITERALS:
+            if arg.kind_id not in _LITERAL_IDS:
                 self.visit(arg)
         if method in self.stack:
             return
@@ -1567,7 +1678,11 @@ class _MigrationReader:
                         f"{op.helper} on {op.table}: {_article(label)} {label} table (line {op.line})"
                     )
         result.table_size = worst_size
-        cls = max((op.cls for op in operations), key=_RANK.__getitem__, default=C.NOOP)
+        cls, strictness = C.NOOP, 0  # the strictest class (the first one found at that rank)
+        for op in operations:
+            rank = _RANK[op.cls]
+            if rank > strictness:
+                cls, strictness = op.cls, rank
         result.migration_class = cls
         result.operations = operations
         reasons: list[str] = []
