@@ -67,4 +67,45 @@ SQLITE_STEPS: list[list[str]] = [
     ],
 ]
 
+# Step 2: the learned traffic profiles (pdm_traffic_profile DAG). Append-only and versioned by id: the
+# latest row of an environment is its current profile; older rows stay as the history of what was learned.
+_PROFILE_TABLE = """
+    CREATE TABLE IF NOT EXISTS pdm_traffic_profile (
+        id {id},
+        environment TEXT NOT NULL,
+        computed_at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        payload TEXT NOT NULL
+    )
+"""
+_PROFILE_INDEX = (
+    "CREATE INDEX IF NOT EXISTS pdm_traffic_profile_env ON pdm_traffic_profile (environment, computed_at)"
+)
+POSTGRES_STEPS.append(
+    [
+        _PROFILE_TABLE.format(id="BIGSERIAL PRIMARY KEY"),
+        _PROFILE_INDEX,
+        "DROP TRIGGER IF EXISTS pdm_traffic_profile_append_only ON pdm_traffic_profile",
+        """
+        CREATE TRIGGER pdm_traffic_profile_append_only
+            BEFORE UPDATE OR DELETE ON pdm_traffic_profile
+            FOR EACH ROW EXECUTE FUNCTION pdm_audit_reject_change()
+        """,
+    ]
+)
+SQLITE_STEPS.append(
+    [
+        _PROFILE_TABLE.format(id="INTEGER PRIMARY KEY AUTOINCREMENT"),
+        _PROFILE_INDEX,
+        """
+        CREATE TRIGGER IF NOT EXISTS pdm_traffic_profile_no_update BEFORE UPDATE ON pdm_traffic_profile
+        BEGIN SELECT RAISE(ABORT, 'pdm traffic profiles are append-only: UPDATE refused'); END
+        """,
+        """
+        CREATE TRIGGER IF NOT EXISTS pdm_traffic_profile_no_delete BEFORE DELETE ON pdm_traffic_profile
+        BEGIN SELECT RAISE(ABORT, 'pdm traffic profiles are append-only: DELETE refused'); END
+        """,
+    ]
+)
+
 VERSION_TABLE = "pdm_audit_schema_version"

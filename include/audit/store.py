@@ -222,6 +222,9 @@ class AuditStore:
             cur.execute(f'GRANT SELECT, INSERT ON pdm_audit_event TO "{role}"')
             cur.execute(f'GRANT SELECT ON {VERSION_TABLE} TO "{role}"')
             cur.execute(f'GRANT USAGE ON SEQUENCE pdm_audit_event_id_seq TO "{role}"')
+            cur.execute(f'REVOKE ALL ON pdm_traffic_profile FROM "{role}"')
+            cur.execute(f'GRANT SELECT, INSERT ON pdm_traffic_profile TO "{role}"')
+            cur.execute(f'GRANT USAGE ON SEQUENCE pdm_traffic_profile_id_seq TO "{role}"')
 
     # -- writes -----------------------------------------------------------------------------------
     def record(self, event: AuditEvent) -> StoredEvent:
@@ -293,6 +296,60 @@ class AuditStore:
             rows = cur.fetchall()
         return [_stored(row[0], dict(zip(COLUMNS, row[1:], strict=True))) for row in rows]
 
+    # -- traffic profiles and PDM durations ------------------------------------------------------------
+    def record_traffic_profile(self, environment: str, computed_at: str, payload: dict[str, Any]) -> int:
+        """Append a learned traffic profile (see include/policy/learned.py); returns its id (its version)."""
+        insert = self._sql(
+            "INSERT INTO pdm_traffic_profile (environment, computed_at, recorded_at, payload) VALUES (%s, %s, %s, %s)"
+        )
+        values = (environment, computed_at, _now_iso(), _json_dumps(payload))
+        with self._transaction() as cur:
+            if self.target.dialect == "postgres":
+                cur.execute(insert + " RETURNING id", values)
+                return int(cur.fetchone()[0])
+            cur.execute(insert, values)
+            return int(cur.lastrowid)
+
+    def latest_traffic_profile(self, environment: str) -> dict[str, Any] | None:
+        """The newest stored profile of an environment (by computed_at, then id), or None."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT payload FROM pdm_traffic_profile WHERE environment = %s "
+                    "ORDER BY computed_at DESC, id DESC LIMIT 1"
+                ),
+                (environment,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return json.loads(row[0]) if isinstance(row[0], str) else row[0]
+
+    def pdm_run_durations(
+        self, environment: str, run_class: str | None = None, since: str | None = None
+    ) -> list[tuple[str, float]]:
+        """(run class, seconds) of past PDM pipelines on `environment` that succeeded, oldest first.
+
+        A run's class comes from its `snapshot` event, its duration from the pipeline in its `outcome`
+        event (GitLab's `duration`, else finished_at - started_at). `since` bounds recorded_at (ISO).
+        """
+        classes = {
+            (e.dag_id, e.run_id): e.payload.get("run_class")
+            for e in self.events(stream=environment, kind="snapshot", since=since)
+        }
+        found: list[tuple[str, float]] = []
+        for event in self.events(stream=environment, kind="outcome", since=since):
+            cls = classes.get((event.dag_id, event.run_id))
+            pipeline = event.payload.get("pipeline") or {}
+            if event.payload.get("outcome") != "pipeline_succeeded" or not cls:
+                continue
+            if run_class is not None and cls != run_class:
+                continue
+            seconds = _pipeline_seconds(pipeline)
+            if seconds is not None:
+                found.append((cls, seconds))
+        return found
+
     def pipeline_for_decision(self, decision_id: str) -> dict[str, Any] | None:
         """The pipeline already created for a decision, if the store knows one (exactly-once trigger)."""
         found = self.events(decision_id=decision_id, kind="pipeline_created")
@@ -343,6 +400,17 @@ def _stored(new_id: int, values: dict[str, Any]) -> StoredEvent:
         prev_hash=values["prev_hash"],
         row_hash=values["row_hash"],
     )
+
+
+def _pipeline_seconds(pipeline: dict[str, Any]) -> float | None:
+    if isinstance(pipeline.get("duration"), (int, float)):
+        return float(pipeline["duration"])
+    try:
+        started = datetime.fromisoformat(pipeline["started_at"])
+        finished = datetime.fromisoformat(pipeline["finished_at"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0.0, (finished - started).total_seconds())
 
 
 def _rollback(conn: Any) -> None:

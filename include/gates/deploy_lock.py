@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from include.deployments import Deployment
+from include.gates.deploy_forecast import DeployForecast, describe, overlap_reason
 from include.gates.result import GateResult
 from include.pipelines import PipelineRun
 
@@ -34,12 +35,18 @@ class DeployLockObservation:
     running_pdm_pipelines: list[PipelineRun] = field(default_factory=list)
     explicit_lock: ExplicitLock | None = None
     error: str | None = None
+    # The next-deployment forecast (policy gates.deploy_lock.forecast); None when the forecast is off.
+    forecast: DeployForecast | None = None
 
 
 def evaluate_deploy_lock(now: datetime, observation: DeployLockObservation) -> GateResult:
-    """Open only when no deployment, deploy pipeline, other PDM pipeline or explicit lock holds the environment."""
+    """Open only when no deployment, deploy pipeline, other PDM pipeline or explicit lock holds the environment,
+    and (with a forecast) the predicted PDM run ends before the next deployment is expected."""
     if observation.error:
         return GateResult.unevaluable(GATE, f"deploy lock unknown: {observation.error}", now)
+    forecast = observation.forecast
+    if forecast is not None and forecast.error:
+        return GateResult.unevaluable(GATE, f"next-deployment forecast unknown: {forecast.error}", now)
     holders: list[str] = []
     holders += [
         f"deployment {d.id} to {d.environment} is {d.status} ({d.ref or d.sha[:11]})"
@@ -51,12 +58,18 @@ def evaluate_deploy_lock(now: datetime, observation: DeployLockObservation) -> G
     if lock and lock.active(now):
         until = f" until {lock.expires_at.isoformat()}" if lock.expires_at else ""
         holders.append(f"explicit lock by {lock.holder}{until}: {lock.reason}")
+    overlap = overlap_reason(now, forecast) if forecast is not None else None
+    if overlap:
+        holders.append(overlap)
     observed: dict[str, Any] = {
         "active_deployments": [d.id for d in observation.active_deployments],
         "running_deploy_pipelines": [p.id for p in observation.running_deploy_pipelines],
         "running_pdm_pipelines": [p.id for p in observation.running_pdm_pipelines],
         "explicit_lock": lock.holder if lock and lock.active(now) else None,
     }
+    if forecast is not None:
+        observed["next_deployment"] = forecast.expected.to_dict() if forecast.expected else None
+        observed["predicted_pdm"] = forecast.duration.to_dict() if forecast.duration else None
     if holders:
         return GateResult(GATE, False, observed, "nothing holds the environment", "; ".join(holders), now)
     return GateResult(
@@ -64,6 +77,7 @@ def evaluate_deploy_lock(now: datetime, observation: DeployLockObservation) -> G
         True,
         observed,
         "nothing holds the environment",
-        "no deployment, deploy pipeline, PDM pipeline or lock holds the environment",
+        "no deployment, deploy pipeline, PDM pipeline or lock holds the environment"
+        + (f"; {describe(now, forecast)}" if forecast is not None else ""),
         now,
     )

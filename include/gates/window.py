@@ -11,12 +11,18 @@ from include.gates.result import GateResult
 GATE = "window"
 
 
-def evaluate_window(now: datetime, policy: Any, cls: MigrationClass) -> GateResult:
+def evaluate_window(
+    now: datetime, policy: Any, cls: MigrationClass, profile: Any = None, profile_error: str | None = None
+) -> GateResult:
     """Open inside an allowed window for `cls`; closed otherwise, with when the next one opens.
 
     `retry_at` is the next opening, so a waiting run sleeps until exactly then instead of polling.
+    `profile` (a TrafficProfile) and `profile_error` matter only for a class with learned windows.
     """
-    verdict = policy.window_verdict(cls, now)
+    if profile is not None or profile_error is not None:
+        verdict = policy.window_verdict(cls, now, profile=profile, profile_error=profile_error)
+    else:
+        verdict = policy.window_verdict(cls, now)
     observed = {"window": verdict.window, "lock": getattr(verdict, "lock", None)}
     threshold = {"class": cls.value, "windows": list(policy.class_rule(cls).windows)}
     if verdict.allowed:

@@ -2,6 +2,7 @@
 
 from include.policy.durations import format_duration, parse_duration
 from include.policy.errors import PolicyError
+from include.policy.learned import LearnedWindow, TrafficProfile
 from include.policy.loader import load_policy, parse_policy
 from include.policy.model import (
     ClassRule,
@@ -24,12 +25,14 @@ __all__ = [
     "EnvironmentPolicy",
     "GateSettings",
     "GitLabSettings",
+    "LearnedWindow",
     "NotificationSettings",
     "PipelineSettings",
     "Policy",
     "PolicyError",
     "RollbackSettings",
     "TrafficGateSettings",
+    "TrafficProfile",
     "WindowSpan",
     "WindowVerdict",
     "format_duration",

@@ -17,18 +17,22 @@ from include.classification.classes import MigrationClass
 from include.policy.calendar import allowed_blocks, covering, lock_blocks
 from include.policy.durations import parse_duration
 from include.policy.errors import PolicyError
+from include.policy.learned import LEARNED_SOURCES, LearnedWindow
 from include.policy.model import (
     ClassRule,
     DeployLockSettings,
     EnvironmentPolicy,
+    ForecastSettings,
     GateSettings,
     GitLabSettings,
     NotificationSettings,
     PipelineMatch,
     PipelineSettings,
     Policy,
+    RollbackHealthSettings,
     RollbackSettings,
     TrafficGateSettings,
+    TrafficProfileSettings,
 )
 from include.policy.windows import (
     DAY_NAMES,
@@ -54,6 +58,18 @@ TOP_KEYS = (
     "notifications",
 )
 WINDOW_KEYS = ("days", "start", "end", "timezone", "description")
+LEARNED_WINDOW_KEYS = ("learned", "max_age", "description")
+PROFILE_KEYS = ("weeks", "low_percentile")
+FORECAST_KEYS = (
+    "enabled",
+    "history",
+    "min_share",
+    "safety_factor",
+    "min_runs",
+    "duration_history",
+    "default_duration",
+)
+HEALTH_KEYS = ("apdex_query", "min_apdex", "error_ratio_query", "max_error_ratio", "max_staleness")
 LOCK_KINDS = {
     "one-off": ("name", "from", "to", "timezone", "description"),
     "recurring": ("name", "days", "start", "end", "timezone", "description"),
@@ -80,14 +96,16 @@ TRAFFIC_KEYS = (
     "max_staleness",
     "health_query",
     "min_health",
+    "profile",
 )
-DEPLOY_LOCK_KEYS = ("deployment_statuses", "deploy_pipelines", "lock_variable")
+DEPLOY_LOCK_KEYS = ("deployment_statuses", "deploy_pipelines", "lock_variable", "forecast")
 ROLLBACK_KEYS = (
     "min_bake",
     "incident_projects",
     "incident_labels_any",
     "change_request_labels_all",
     "change_request_labels_any",
+    "health",
 )
 GITLAB_KEYS = ("conn_id", "application_project", "pdm_pipeline", "admin_check_databases")
 PIPELINE_KEYS = ("project", "ref", "trigger", "variables")
@@ -165,6 +183,7 @@ class _Parser:
         self.prefix = prefix
         self.errors: list[str] = []
         self.broken_windows: set[str] = set()  # defined but invalid: already reported, not "unknown" again
+        self.learned_windows: dict[str, LearnedWindow] = {}  # `learned:` windows, filled by parse_windows
 
     # -- reporting ----------------------------------------------------------------------------------
     def error(self, path: str, problem: str, *, with_line: bool = True) -> None:
@@ -389,7 +408,7 @@ class _Parser:
         windows = self.parse_windows(data.get("windows"), tz)
         locks = self.parse_locks(data.get("change_locks"), tz)
         gates = self.parse_gates(data.get("gates"))
-        classes = self.parse_classes(data.get("classes"), windows, gates)
+        classes = self.parse_classes(data.get("classes"), {**windows, **self.learned_windows}, gates)
         gitlab = self.parse_gitlab(data.get("gitlab"))
         prometheus = self.mapping(data.get("prometheus"), "prometheus", ("conn_id",))
         environments = self.parse_environments(data.get("environments"))
@@ -410,6 +429,7 @@ class _Parser:
             prometheus_conn_id=prometheus_conn_id or "prometheus_default",
             environments=environments,
             notifications=notifications,
+            learned_windows=dict(self.learned_windows),
         )
         self.check_every_class_can_run(policy)
         if not self.prefix:
@@ -425,12 +445,32 @@ class _Parser:
                 self.error(path, f"expected a mapping with days, start, end, got {_kind(spec)}")
                 self.broken_windows.add(name)
                 continue
+            if "learned" in spec:
+                learned = self.learned(name, spec, path)
+                if learned:
+                    self.learned_windows[name] = learned
+                else:
+                    self.broken_windows.add(name)
+                continue
             rule = self.recurring(name, self.mapping(spec, path, WINDOW_KEYS), path, tz)
             if rule:
                 windows[name] = rule
             else:
                 self.broken_windows.add(name)
         return windows
+
+    def learned(self, name: str, spec: dict[str, Any], path: str) -> LearnedWindow | None:
+        """`{learned: low_traffic, max_age: 3d}`: open in the stored profile's low-traffic hours."""
+        spec = self.mapping(spec, path, LEARNED_WINDOW_KEYS)
+        source = spec.get("learned")
+        if source not in LEARNED_SOURCES:
+            self.error(f"{path}.learned", f"expected one of {', '.join(LEARNED_SOURCES)}, got {source!r}")
+            return None
+        max_age = self.duration(spec.get("max_age"), f"{path}.max_age", timedelta(days=3), positive=True)
+        description = self.text(spec.get("description"), f"{path}.description")
+        if max_age is None or max_age <= timedelta(0):
+            return None
+        return LearnedWindow(name, source, max_age, description)
 
     def parse_locks(self, value: Any, tz: ZoneInfo) -> list[LockRule]:
         locks: list[LockRule] = []
@@ -594,6 +634,7 @@ class _Parser:
         traffic = self.mapping(spec.get("traffic"), "gates.traffic", TRAFFIC_KEYS)
         lock = self.mapping(spec.get("deploy_lock"), "gates.deploy_lock", DEPLOY_LOCK_KEYS)
         rollback = self.mapping(spec.get("rollback"), "gates.rollback", ROLLBACK_KEYS)
+        profile = self.mapping(traffic.get("profile"), "gates.traffic.profile", PROFILE_KEYS)
         matches = []
         pipelines = lock.get("deploy_pipelines")
         if pipelines is not None and not isinstance(pipelines, list):
@@ -634,6 +675,12 @@ class _Parser:
                 or timedelta(minutes=5),
                 health_query=self.text(traffic.get("health_query"), f"{t}.health_query"),
                 min_health=self.number(traffic.get("min_health"), f"{t}.min_health", 0.999, 0, 1),
+                profile=TrafficProfileSettings(
+                    weeks=int(self.number(profile.get("weeks"), f"{t}.profile.weeks", 4, 1, 12, True)),
+                    low_percentile=self.number(
+                        profile.get("low_percentile"), f"{t}.profile.low_percentile", 30.0, 0, 100
+                    ),
+                ),
             ),
             deploy_lock=DeployLockSettings(
                 deployment_statuses=self.texts(
@@ -646,6 +693,7 @@ class _Parser:
                     lock.get("lock_variable"), "gates.deploy_lock.lock_variable", "pdm_lock_{environment}"
                 )
                 or "pdm_lock_{environment}",
+                forecast=self.forecast(lock.get("forecast")),
             ),
             rollback=RollbackSettings(
                 min_bake=self.duration(
@@ -670,7 +718,53 @@ class _Parser:
                     "gates.rollback.change_request_labels_any",
                     ("C1", "C2"),
                 ),
+                health=self.rollback_health(rollback.get("health")),
             ),
+        )
+
+    def forecast(self, value: Any) -> ForecastSettings:
+        """gates.deploy_lock.forecast; absent or `enabled: false` turns the next-deployment forecast off."""
+        path = "gates.deploy_lock.forecast"
+        spec = self.mapping(value, path, FORECAST_KEYS)
+        base = ForecastSettings()
+        return ForecastSettings(
+            enabled=self.boolean(spec.get("enabled"), f"{path}.enabled", bool(spec)),
+            history=self.duration(spec.get("history"), f"{path}.history", base.history, positive=True)
+            or base.history,
+            min_share=self.number(spec.get("min_share"), f"{path}.min_share", base.min_share, 0.01, 1),
+            safety_factor=self.number(
+                spec.get("safety_factor"), f"{path}.safety_factor", base.safety_factor, 1, 10
+            ),
+            min_runs=int(self.number(spec.get("min_runs"), f"{path}.min_runs", base.min_runs, 1, 1000, True)),
+            duration_history=self.duration(
+                spec.get("duration_history"), f"{path}.duration_history", base.duration_history, positive=True
+            )
+            or base.duration_history,
+            default_duration=self.duration(
+                spec.get("default_duration"), f"{path}.default_duration", base.default_duration, positive=True
+            )
+            or base.default_duration,
+        )
+
+    def rollback_health(self, value: Any) -> RollbackHealthSettings | None:
+        """gates.rollback.health: null (not checked) or bounds with at least one query."""
+        if value is None:
+            return None
+        path = "gates.rollback.health"
+        spec = self.mapping(value, path, HEALTH_KEYS)
+        apdex = self.text(spec.get("apdex_query"), f"{path}.apdex_query")
+        errors = self.text(spec.get("error_ratio_query"), f"{path}.error_ratio_query")
+        if isinstance(value, dict) and not apdex and not errors:
+            self.error(path, "set apdex_query, error_ratio_query or both (or health: null to check none)")
+        return RollbackHealthSettings(
+            apdex_query=apdex,
+            min_apdex=self.number(spec.get("min_apdex"), f"{path}.min_apdex", 0.995, 0, 1),
+            error_ratio_query=errors,
+            max_error_ratio=self.number(spec.get("max_error_ratio"), f"{path}.max_error_ratio", 0.01, 0, 1),
+            max_staleness=self.duration(
+                spec.get("max_staleness"), f"{path}.max_staleness", timedelta(minutes=5), positive=True
+            )
+            or timedelta(minutes=5),
         )
 
     def variables(self, value: Any, path: str, placeholders: tuple[str, ...]) -> dict[str, str]:
@@ -800,8 +894,8 @@ class _Parser:
         locks = lock_blocks(recurring)
         start, end = _SAMPLE_YEAR
         for cls, rule in policy.classes.items():
-            if not rule.windows:
-                continue
+            if not rule.windows or any(name in policy.learned_windows for name in rule.windows):
+                continue  # a learned window's hours change daily: no permanent contradiction to prove
             windows = [policy.windows[name] for name in rule.windows]
             if covering(allowed_blocks(windows, locks), start, end):
                 continue

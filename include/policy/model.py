@@ -20,11 +20,33 @@ from include.policy.calendar import (
 )
 from include.policy.durations import describe_wait, format_duration
 from include.policy.errors import PolicyError
+from include.policy.learned import LearnedWindow, TrafficProfile, hour_spans, subtract
 from include.policy.windows import LockRule, RecurringRule, Span
 
 DEFAULT_HORIZON = timedelta(days=400)
 # next_window looks ahead in steps of this size, so a near answer costs little.
 _SEARCH_STEP = timedelta(days=56)
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    """gates.deploy_lock.forecast: close the gate when the predicted PDM would overlap the next deployment."""
+
+    enabled: bool = False
+    history: timedelta = timedelta(weeks=4)
+    min_share: float = 0.5
+    safety_factor: float = 1.5
+    min_runs: int = 3
+    duration_history: timedelta = timedelta(days=90)
+    default_duration: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class TrafficProfileSettings:
+    """gates.traffic.profile: how the daily traffic profile (learned low-traffic hours) is computed."""
+
+    weeks: int = 4
+    low_percentile: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,7 @@ class TrafficGateSettings:
     max_staleness: timedelta
     health_query: str | None
     min_health: float
+    profile: TrafficProfileSettings = field(default_factory=TrafficProfileSettings)
 
 
 @dataclass(frozen=True)
@@ -66,6 +89,18 @@ class DeployLockSettings:
     deployment_statuses: tuple[str, ...]
     deploy_pipelines: tuple[PipelineMatch, ...]
     lock_variable: str
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
+
+
+@dataclass(frozen=True)
+class RollbackHealthSettings:
+    """gates.rollback.health: apdex and error ratio bounds the deployed package must meet (Prometheus)."""
+
+    apdex_query: str | None
+    min_apdex: float
+    error_ratio_query: str | None
+    max_error_ratio: float
+    max_staleness: timedelta
 
 
 @dataclass(frozen=True)
@@ -75,6 +110,7 @@ class RollbackSettings:
     incident_labels_any: tuple[str, ...]
     change_request_labels_all: tuple[str, ...]
     change_request_labels_any: tuple[str, ...]
+    health: RollbackHealthSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -163,11 +199,16 @@ class Policy:
     environments: dict[str, EnvironmentPolicy]
     notifications: NotificationSettings
     per_environment: dict[str, Policy] = field(default_factory=dict, repr=False)
+    # Windows whose hours come from the stored traffic profile (include/policy/learned.py); the calendar
+    # methods below see only `windows`, `window_verdict` adds these when given a profile.
+    learned_windows: dict[str, LearnedWindow] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._locks = lock_blocks(self.locks)
         self._allowed: dict[MigrationClass, BlockCache] = {
-            cls: allowed_blocks([self.windows[name] for name in rule.windows], self._locks)
+            cls: allowed_blocks(
+                [self.windows[name] for name in rule.windows if name in self.windows], self._locks
+            )
             for cls, rule in self.classes.items()
         }
 
@@ -195,7 +236,10 @@ class Policy:
             "timezone": self.timezone,
             "target": self.target,
             "execution_mode": self.execution_mode,
-            "windows": {name: rule.to_dict() for name, rule in self.windows.items()},
+            "windows": {
+                **{name: rule.to_dict() for name, rule in self.windows.items()},
+                **{name: rule.to_dict() for name, rule in self.learned_windows.items()},
+            },
             "change_locks": [{"name": lock.name, **lock.to_dict()} for lock in self.locks],
             "classes": {
                 cls.value: {
@@ -221,6 +265,10 @@ class Policy:
                     "max_staleness": format_duration(gates.traffic.max_staleness),
                     "health_query": gates.traffic.health_query,
                     "min_health": gates.traffic.min_health,
+                    "profile": {
+                        "weeks": gates.traffic.profile.weeks,
+                        "low_percentile": gates.traffic.profile.low_percentile,
+                    },
                 },
                 "deploy_lock": {
                     "deployment_statuses": list(gates.deploy_lock.deployment_statuses),
@@ -229,6 +277,7 @@ class Policy:
                         for m in gates.deploy_lock.deploy_pipelines
                     ],
                     "lock_variable": gates.deploy_lock.lock_variable,
+                    "forecast": _forecast_dict(gates.deploy_lock.forecast),
                 },
                 "rollback": {
                     "min_bake": format_duration(gates.rollback.min_bake),
@@ -236,6 +285,7 @@ class Policy:
                     "incident_labels_any": list(gates.rollback.incident_labels_any),
                     "change_request_labels_all": list(gates.rollback.change_request_labels_all),
                     "change_request_labels_any": list(gates.rollback.change_request_labels_any),
+                    "health": _health_dict(gates.rollback.health),
                 },
             },
             "gitlab": {
@@ -281,8 +331,8 @@ class Policy:
     ) -> WindowSpan | None:
         """The allowed interval containing `after`, or else the next one opening within `horizon`."""
         after = _utc(after, "after")
-        if not self.classes[cls].windows:
-            return None
+        if not any(name in self.windows for name in self.classes[cls].windows):
+            return None  # no calendar window (none at all, or learned windows only)
         cursor, limit = after, after + horizon
         while cursor < limit:
             stop = min(cursor + _SEARCH_STEP, limit)
@@ -311,12 +361,31 @@ class Policy:
                 found.append(((span.opens, span.closes), name))
         return sorted(found)
 
-    def window_verdict(self, cls: MigrationClass, now: datetime) -> WindowVerdict:
+    def window_verdict(
+        self,
+        cls: MigrationClass,
+        now: datetime,
+        profile: TrafficProfile | None = None,
+        profile_error: str | None = None,
+    ) -> WindowVerdict:
         """Whether `cls` may run at `now`, with a one-line reason a release manager can act on.
 
         Only the calendar is judged here; whether a human must start or approve the run is the class
-        rule's `automatic` and `approval_required`, checked by the caller.
+        rule's `automatic` and `approval_required`, checked by the caller. A class with learned windows
+        is judged against `profile` too (the environment's latest stored traffic profile): without one,
+        or with `profile_error` (it could not be read), those windows are closed and the reason says so.
         """
+        calendar = self._calendar_verdict(cls, now)
+        learned = [self.learned_windows[n] for n in self.classes[cls].windows if n in self.learned_windows]
+        if not learned or calendar.allowed:
+            return calendar
+        return self._learned_verdict(cls, _utc(now, "now"), calendar, learned, profile, profile_error)
+
+    def format_instant(self, moment: datetime, *, closing: bool = False) -> str:
+        """An instant as reasons write it: in the policy's time zone, with UTC beside it."""
+        return self._when(moment, closing=closing)
+
+    def _calendar_verdict(self, cls: MigrationClass, now: datetime) -> WindowVerdict:
         now = _utc(now, "now")
         rule = self.classes[cls]
         name = cls.value
@@ -366,11 +435,88 @@ class Policy:
             next_window=span.window if span else None,
         )
 
+    def _learned_verdict(
+        self,
+        cls: MigrationClass,
+        now: datetime,
+        calendar: WindowVerdict,
+        learned: list[LearnedWindow],
+        profile: TrafficProfile | None,
+        profile_error: str | None,
+    ) -> WindowVerdict:
+        """The calendar verdict (closed) combined with the class's learned windows; see learned.py."""
+        name = cls.value
+        notes: list[str] = []
+        upcoming: list[tuple[datetime, datetime, str]] = []
+        for window in learned:
+            label = f'learned window "{window.name}"'
+            if profile_error:
+                notes.append(f"{label} closed: traffic profile unreadable: {profile_error}")
+                continue
+            if profile is None:
+                notes.append(
+                    f"{label} closed: no traffic profile stored (the pdm_traffic_profile DAG makes it)"
+                )
+                continue
+            expires = profile.expires_at(window)
+            if now >= expires:
+                notes.append(
+                    f"{label} closed: the traffic profile computed {self._when(profile.computed_at)} is older "
+                    f"than {format_duration(window.max_age)}"
+                )
+                continue
+            raw = [(a, min(b, expires)) for a, b in hour_spans(profile.low_traffic_hours, now, expires)]
+            locks = self.lock_spans(now - timedelta(weeks=1), expires)
+            free = subtract(raw, [span for span, _ in locks])
+            current = next(((a, b) for a, b in free if a <= now < b), None)
+            if current is not None:
+                return WindowVerdict(
+                    True,
+                    f"{name} may run in {label} (low-traffic hours of {profile.environment or 'the environment'}) "
+                    f"until {self._when(current[1], closing=True)}",
+                    window=window.name,
+                    closes_at=current[1],
+                )
+            later = next(((a, b) for a, b in free if a > now), None)
+            lock = next((lock for (a, b), lock in locks if a <= now < b), None)
+            in_hours = any(a <= now < b for a, b in raw)
+            if later is not None:
+                upcoming.append((later[0], later[1], window.name))
+                why = f'blocked by change lock "{lock}"; ' if lock and in_hours else ""
+                notes.append(
+                    f"{label}: {why}next low-traffic hour opens {self._when(later[0])} "
+                    f"(in {describe_wait(later[0] - now)})"
+                )
+            elif not profile.low_traffic_hours:
+                notes.append(f"{label} closed: the traffic profile has no low-traffic hour")
+            else:
+                notes.append(
+                    f"{label}: no low-traffic hour free of change locks before the profile expires "
+                    f"{self._when(expires)}"
+                )
+        static = any(n in self.windows for n in self.classes[cls].windows)
+        reason = f"{calendar.reason}; " if static else f"{name} waits: "
+        reason += "; ".join(notes)
+        nexts = [(calendar.next_opens_at, calendar.next_closes_at, calendar.next_window)] if static else []
+        nexts = [n for n in nexts if n[0] is not None] + upcoming
+        first = min(nexts, key=lambda n: n[0]) if nexts else (None, None, None)
+        return WindowVerdict(
+            False,
+            reason,
+            next_opens_at=first[0],
+            next_closes_at=first[1],
+            lock=calendar.lock,
+            next_window=first[2],
+        )
+
     # -- helpers ------------------------------------------------------------------------------------
     def _binding_lock(self, rule: ClassRule, now: datetime) -> tuple[str | None, datetime | None]:
         """The change lock that keeps a class out of a window it is in now: the one that ends last."""
         inside = any(
-            a <= now < b for name in rule.windows for a, b in self.windows[name].spans(now, now + _SECOND)
+            a <= now < b
+            for name in rule.windows
+            if name in self.windows
+            for a, b in self.windows[name].spans(now, now + _SECOND)
         )
         if not inside:
             return None, None
@@ -432,3 +578,27 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, timedelta):
         return format_duration(value)
     return copy.deepcopy(value)
+
+
+def _forecast_dict(forecast: ForecastSettings) -> dict[str, Any]:
+    return {
+        "enabled": forecast.enabled,
+        "history": format_duration(forecast.history),
+        "min_share": forecast.min_share,
+        "safety_factor": forecast.safety_factor,
+        "min_runs": forecast.min_runs,
+        "duration_history": format_duration(forecast.duration_history),
+        "default_duration": format_duration(forecast.default_duration),
+    }
+
+
+def _health_dict(health: RollbackHealthSettings | None) -> dict[str, Any] | None:
+    if health is None:
+        return None
+    return {
+        "apdex_query": health.apdex_query,
+        "min_apdex": health.min_apdex,
+        "error_ratio_query": health.error_ratio_query,
+        "max_error_ratio": health.max_error_ratio,
+        "max_staleness": format_duration(health.max_staleness),
+    }

@@ -19,12 +19,16 @@ from include.sandbox.traffic_profile import WeeklyProfile, series_selector
 
 OPS = "gitlab_component_ops:rate_5m"
 APDEX = "gitlab_service_apdex:ratio_5m"
-METRICS = {"ops": OPS, "apdex": APDEX}
+ERRORS = "gitlab_service_errors:ratio_5m"  # the web fleet's error ratio (rollback-safety health)
+METRICS = {"ops": OPS, "apdex": APDEX, "errors": ERRORS}
 ENVIRONMENTS = ("gprd", "gstg")
 MODES = ("fixed", "profile")
 # Staging sees a fraction of production's traffic; any other environment is sized like staging.
 ENVIRONMENT_SCALE = {"gprd": 1.0, "gstg": 0.1}
 DEFAULT_VALUES = {"ops": {"gprd": 100.0, "gstg": 20.0}, "apdex": {"gprd": 0.9995, "gstg": 0.9995}}
+# Error ratios are served only for environments whose value was set (`set_value(env, "errors", …)`), so
+# "the error-ratio query returns no data" is the state a test starts from.
+OPTIONAL_METRICS = ("errors",)
 # The scrape job and instance Prometheus attaches to the live series; backfilled history carries the same
 # labels, so history and live scrapes are one series (no double counting, no second series).
 SCRAPE_JOB = "traffic"
@@ -42,6 +46,12 @@ def apdex_selector(env: str, target_labels: bool = False) -> str:
     """The Patroni (main database) apdex series of an environment."""
     labels = {"env": env, "environment": env, "type": "patroni"}
     return series_selector(APDEX, {**labels, **_target_labels(target_labels)})
+
+
+def errors_selector(env: str, target_labels: bool = False) -> str:
+    """The web fleet's error ratio series of an environment."""
+    labels = {"env": env, "environment": env, "type": "web"}
+    return series_selector(ERRORS, {**labels, **_target_labels(target_labels)})
 
 
 def _target_labels(wanted: bool) -> dict[str, str]:
@@ -91,7 +101,8 @@ class TrafficExporter:
             return sorted({env for env, _ in self.values}, key=lambda e: (e not in ENVIRONMENTS, e))
 
     def set_value(self, env: str, metric: str, value: float) -> None:
-        """Set an environment's request rate (`ops`, req/s) or database apdex (`apdex`, 0..1).
+        """Set an environment's request rate (`ops`, req/s), database apdex (`apdex`, 0..1) or error ratio
+        (`errors`, 0..1).
 
         Raises ValueError naming the bad field; an unknown environment name is added.
         """
@@ -104,8 +115,8 @@ class TrafficExporter:
             self.values[(env, metric)] = value
             if metric == "ops":
                 self.pinned.add(env)
-            other = "apdex" if metric == "ops" else "ops"
-            self.values.setdefault((env, other), DEFAULT_VALUES[other]["gstg"])
+            for other in DEFAULT_VALUES:
+                self.values.setdefault((env, other), DEFAULT_VALUES[other]["gstg"])
 
     def follow_profile(self, env: str | None = None) -> None:
         """Let one environment's (or every environment's) rate follow the profile again."""
@@ -134,6 +145,12 @@ class TrafficExporter:
             lines += [f"{ops_selector(env)} {self._current(env, 'ops', now)!r}" for env in environments]
             lines += [f"# HELP {APDEX} Database apdex ratio over 5 minutes.", f"# TYPE {APDEX} gauge"]
             lines += [f"{apdex_selector(env)} {self._current(env, 'apdex', now)!r}" for env in environments]
+            with_errors = [env for env in environments if (env, "errors") in self.values]
+            if with_errors:
+                lines += [f"# HELP {ERRORS} Error ratio over 5 minutes.", f"# TYPE {ERRORS} gauge"]
+                lines += [
+                    f"{errors_selector(env)} {self._current(env, 'errors', now)!r}" for env in with_errors
+                ]
         return "\n".join(lines) + "\n"
 
     def start(self) -> TrafficExporter:

@@ -14,23 +14,79 @@ from include.classification.classes import MigrationClass
 from include.deployments import parse_time
 from include.gates.deploy_lock import DeployLockObservation, ExplicitLock, evaluate_deploy_lock
 from include.gates.result import GateResult
-from include.gates.rollback import RollbackObservation, evaluate_rollback_safety
+from include.gates.rollback import HealthBounds, RollbackObservation, evaluate_rollback_safety
 from include.gates.window import evaluate_window
 
 log = logging.getLogger(__name__)
 
 GATE_NAMES = ("window", "traffic", "deploy_lock", "rollback_safety")
+AUDIT_CONN_ID = "pdm_audit"  # where traffic profiles and past PDM runs are read from
 
 
 def evaluate_gates(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> list[GateResult]:
     """Every gate's verdict for running `cls` on `environment` at `now`; sources that fail → closed."""
     env_policy = policy.for_environment(environment)
     return [
-        evaluate_window(now, env_policy, cls),
+        window_gate(env_policy, environment, cls, now),
         traffic_gate(env_policy, environment, cls, now),
-        deploy_lock_gate(env_policy, environment, now),
+        deploy_lock_gate(env_policy, environment, now, cls),
         rollback_gate(env_policy, environment, cls, now),
     ]
+
+
+def window_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
+    """The calendar, plus the environment's stored traffic profile when the class has learned windows."""
+    learned = getattr(policy, "learned_windows", {}) or {}
+    if not any(name in learned for name in policy.class_rule(cls).windows):
+        return evaluate_window(now, policy, cls)
+    profile, error = latest_traffic_profile(environment)
+    return evaluate_window(now, policy, cls, profile=profile, profile_error=error)
+
+
+def latest_traffic_profile(environment: str, audit_conn_id: str = AUDIT_CONN_ID) -> tuple[Any, str | None]:
+    """(the latest stored TrafficProfile or None, why it could not be read or None)."""
+    from include.policy.learned import TrafficProfile
+    from pdm_orchestrator.hooks.audit import AuditHook
+
+    try:
+        data = AuditHook(audit_conn_id).get_conn().latest_traffic_profile(environment)
+        return (TrafficProfile.from_dict(data) if data else None), None
+    except Exception as exc:  # noqa: BLE001 - unreadable profile: the learned window is closed, saying why
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def refresh_traffic_profile(
+    policy: Any, environment: str, now: datetime, audit_conn_id: str = AUDIT_CONN_ID
+) -> dict[str, Any]:
+    """Learn and store one environment's traffic profile from `gates.traffic.profile.weeks` of history.
+
+    Raises (naming the environment and the query) when Prometheus has no usable history: no profile is
+    stored then, so the previous one ages out and learned windows close (fail closed).
+    """
+    from datetime import timedelta
+
+    from include.gates.traffic_profile import build_traffic_profile
+    from pdm_orchestrator.hooks.audit import AuditHook
+    from pdm_orchestrator.hooks.prometheus import PrometheusHook
+
+    env_policy = policy.for_environment(environment)
+    settings = env_policy.gates.traffic
+    query = settings.query.replace("{environment}", environment)
+    start = now - timedelta(weeks=settings.profile.weeks)
+    history = PrometheusHook(env_policy.prometheus_conn_id).history(query, start, now)
+    profile = build_traffic_profile(
+        environment, history, now, settings.profile.low_percentile, query=query, history_start=start
+    )
+    store = AuditHook(audit_conn_id).get_conn()
+    version = store.record_traffic_profile(environment, profile.computed_at.isoformat(), profile.to_dict())
+    summary = {
+        "environment": environment,
+        "version": version,
+        "samples": profile.samples,
+        "low_traffic_hours": profile.describe_hours(),
+    }
+    log.info("traffic profile %s", summary)
+    return summary
 
 
 def traffic_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
@@ -67,7 +123,9 @@ def traffic_settings(policy: Any, cls: MigrationClass):
     )
 
 
-def deploy_lock_gate(policy: Any, environment: str, now: datetime) -> GateResult:
+def deploy_lock_gate(
+    policy: Any, environment: str, now: datetime, cls: MigrationClass | None = None
+) -> GateResult:
     from pdm_orchestrator.hooks.gitlab import GitLabError, GitLabHook
 
     env = policy.environments[environment]
@@ -91,10 +149,49 @@ def deploy_lock_gate(policy: Any, environment: str, now: datetime) -> GateResult
             running_deploy_pipelines=deploy_pipelines,
             running_pdm_pipelines=pdm_pipelines,
             explicit_lock=explicit_lock(settings.lock_variable.format(environment=environment)),
+            forecast=(
+                deploy_forecast(policy, environment, cls or MigrationClass.UNKNOWN, now, hook)
+                if settings.forecast.enabled
+                else None
+            ),
         )
     except (GitLabError, ExplicitLockUnreadable) as exc:
         observation = DeployLockObservation(error=str(exc))
     return evaluate_deploy_lock(now, observation)
+
+
+def deploy_forecast(policy: Any, environment: str, cls: MigrationClass, now: datetime, hook: Any) -> Any:
+    """The next deployment expected (GitLab history) and the predicted PDM duration (audit store)."""
+    from include.gates.deploy_forecast import DeployForecast, expect_next_deployment, predict_pdm_duration
+    from pdm_orchestrator.hooks.gitlab import GitLabError
+
+    settings = policy.gates.deploy_lock.forecast
+    env = policy.environments[environment]
+    try:
+        deployments = hook.recent_deployments(
+            policy.gitlab.application_project, env.deploy_environment, now - settings.history
+        )
+    except GitLabError as exc:
+        return DeployForecast(error=str(exc))
+    expected = expect_next_deployment(
+        [d.created_at for d in deployments if d.created_at], now, settings.history, settings.min_share
+    )
+    try:
+        from pdm_orchestrator.hooks.audit import AuditHook
+
+        since = (now - settings.duration_history).isoformat()
+        runs = AuditHook(AUDIT_CONN_ID).get_conn().pdm_run_durations(environment, cls.value, since)
+    except Exception as exc:  # noqa: BLE001 - no durations: the forecast, and so the gate, is unknown
+        return DeployForecast(error=f"past PDM durations unreadable: {type(exc).__name__}: {exc}")
+    duration = predict_pdm_duration(
+        [seconds for _, seconds in runs],
+        safety_factor=settings.safety_factor,
+        min_runs=settings.min_runs,
+        class_name=cls.value,
+        class_max=policy.class_rule(cls).max_predicted_duration,
+        default=settings.default_duration,
+    )
+    return DeployForecast(expected=expected, duration=duration)
 
 
 def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
@@ -119,7 +216,28 @@ def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datet
         )
     except GitLabError as exc:
         observation = RollbackObservation(error=str(exc))
-    return evaluate_rollback_safety(now, observation, min_bake)
+    bounds = health_bounds(settings.health)
+    if bounds is not None and observation.error is None:
+        from dataclasses import replace
+
+        from pdm_orchestrator.hooks.prometheus import PrometheusHook
+
+        reading = PrometheusHook(policy.prometheus_conn_id).health_reading(bounds, environment, now)
+        observation = replace(observation, health=reading)
+    return evaluate_rollback_safety(now, observation, min_bake, bounds)
+
+
+def health_bounds(settings: Any) -> HealthBounds | None:
+    """The policy's gates.rollback.health as the core rule's bounds (None: health is not checked)."""
+    if settings is None:
+        return None
+    return HealthBounds(
+        apdex_query=settings.apdex_query,
+        min_apdex=settings.min_apdex,
+        error_ratio_query=settings.error_ratio_query,
+        max_error_ratio=settings.max_error_ratio,
+        max_staleness=settings.max_staleness,
+    )
 
 
 class ExplicitLockUnreadable(RuntimeError):

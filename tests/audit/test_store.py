@@ -36,8 +36,8 @@ def _event(kind: str = "snapshot", stream: str = "gprd", run_id: str = "manual__
 
 
 def test_migrate_is_idempotent(store):
-    assert store.migrate() == 1
-    assert store.migrate() == 1
+    assert store.migrate() == 2  # step 2: the traffic profile table
+    assert store.migrate() == 2
 
 
 def test_record_and_read_back_in_order(store):
@@ -123,7 +123,7 @@ def test_cli_migrate_and_verify(postgres_database):
     import subprocess
     import sys
 
-    for command, expected in (("migrate", "version 1"), ("verify", "chain intact")):
+    for command, expected in (("migrate", "version 2"), ("verify", "chain intact")):
         result = subprocess.run(
             [sys.executable, "-m", "include.audit", "--uri", postgres_database, command],
             capture_output=True,

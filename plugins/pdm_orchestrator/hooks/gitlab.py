@@ -118,6 +118,21 @@ class GitLabHook(BaseHook):
                 result.append(Deployment.from_gitlab(item.asdict()))
         return result
 
+    @_wrap("GET /projects/:id/deployments (recent)")
+    def recent_deployments(self, project: str, environment: str, since: datetime) -> list[Deployment]:
+        """Deployments of `environment` created since `since`, any status, oldest first (the forecast's
+        history: a failed or canceled deployment started too)."""
+        found = self._project(project).deployments.list(
+            environment=environment,
+            updated_after=since.isoformat(),
+            order_by="updated_at",
+            sort="asc",
+            get_all=True,
+        )
+        deployments = [Deployment.from_gitlab(item.asdict()) for item in found]
+        recent = [d for d in deployments if d.created_at is not None and d.created_at >= since]
+        return sorted(recent, key=lambda d: (d.created_at, d.id))
+
     @_wrap("POST /projects/:id/deployments")
     def record_deployment(
         self, project: str, environment: str, sha: str, ref: str, status: str = "running"

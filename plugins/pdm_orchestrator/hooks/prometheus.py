@@ -9,6 +9,7 @@ from typing import Any
 from airflow.providers.http.hooks.http import HttpHook
 from requests import Session
 
+from include.gates.rollback import HealthBounds, HealthReading
 from include.gates.traffic import TrafficObservation, TrafficSettings
 
 Labels = dict[str, str]
@@ -184,6 +185,30 @@ class PrometheusHook(HttpHook):
             history += found[0][1] if found else []
         return baseline_threshold(history, now, settings.percentile)
 
+    def health_reading(self, bounds: HealthBounds, environment: str, now: datetime) -> HealthReading:
+        """Apdex (the worst, i.e. lowest, series) and error ratio (the highest) for the rollback gate.
+        An empty answer is None (no data); any failure becomes `HealthReading(error=...)`, never raised."""
+        try:
+            apdex = errors = None
+            if bounds.apdex_query:
+                found = self.query(bounds.apdex_query.replace("{environment}", environment), now)
+                apdex = min(found, key=_nan_first_low) if found else None
+            if bounds.error_ratio_query:
+                found = self.query(bounds.error_ratio_query.replace("{environment}", environment), now)
+                errors = max(found, key=_nan_first_high) if found else None
+            return HealthReading(
+                apdex=apdex[1] if apdex else None,
+                apdex_at=apdex[2] if apdex else None,
+                error_ratio=errors[1] if errors else None,
+                error_ratio_at=errors[2] if errors else None,
+            )
+        except PrometheusError as exc:
+            return HealthReading(error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - fail closed on anything unexpected, saying what it was
+            return HealthReading(
+                error=f"Prometheus connection {self.prometheus_conn_id!r}: {type(exc).__name__}: {_short(exc)}"
+            )
+
     def history(self, query: str, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
         """One series' values over a long span (weeks), at the finest step Prometheus allows for it."""
         # Whole minutes, so the points fall on the grid recording rules and 5-minute samples use.
@@ -192,6 +217,15 @@ class PrometheusHook(HttpHook):
         if len(found) > 1:
             raise PrometheusError(f"history query {query} returns {len(found)} series; aggregate it to one")
         return found[0][1] if found else []
+
+
+def _nan_first_low(row: tuple[Labels, float, datetime]) -> float:
+    """Sort key: a NaN series counts as the worst (lowest), so it is never hidden behind a good one."""
+    return -math.inf if math.isnan(row[1]) else row[1]
+
+
+def _nan_first_high(row: tuple[Labels, float, datetime]) -> float:
+    return math.inf if math.isnan(row[1]) else row[1]
 
 
 def _unix(moment: datetime) -> float:

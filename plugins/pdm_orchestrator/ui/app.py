@@ -57,6 +57,25 @@ def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
     return statuses, error
 
 
+def _load_profiles(environments: list[str]) -> dict[str, str]:
+    """Each environment's learned low-traffic hours (latest stored profile), as one line for the page."""
+    from include.policy.learned import TrafficProfile
+    from pdm_orchestrator.gate_checks import latest_traffic_profile
+
+    lines = {}
+    for name in environments:
+        profile, error = latest_traffic_profile(name)
+        if error:
+            lines[name] = f"unreadable: {error}"
+        elif profile is None:
+            lines[name] = "no profile learned yet (the pdm_traffic_profile DAG learns it daily)"
+        else:
+            assert isinstance(profile, TrafficProfile)
+            computed = profile.computed_at.strftime("%Y-%m-%d %H:%M UTC")
+            lines[name] = f"{profile.describe_hours()} (learned {computed} from {profile.samples} samples)"
+    return lines
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="PDM Orchestrator", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -64,7 +83,7 @@ def create_app() -> FastAPI:
     def pdm_page() -> str:
         now = datetime.now(UTC)
         statuses, error = _load_statuses(now)
-        return render_page(statuses, error, now)
+        return render_page(statuses, error, now, _load_profiles([s.environment for s in statuses]))
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics(authorization: str | None = Header(default=None)) -> str:
@@ -87,8 +106,14 @@ def _age(seconds: float | None) -> str:
     return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h {int(seconds % 3600 // 60)}m"
 
 
-def render_page(statuses: list[EnvironmentStatus], error: str | None, now: datetime) -> str:
-    """The page: per environment, pending migrations, gates, next windows per class, last runs."""
+def render_page(
+    statuses: list[EnvironmentStatus],
+    error: str | None,
+    now: datetime,
+    profiles: dict[str, str] | None = None,
+) -> str:
+    """The page: per environment, pending migrations, gates, next windows per class, learned low-traffic
+    hours (when `profiles` is given), last runs."""
     esc = html.escape
     parts = [f"<p class='muted'>As of {esc(now.strftime('%Y-%m-%d %H:%M UTC'))}</p>"]
     if error:
@@ -136,7 +161,12 @@ def render_page(statuses: list[EnvironmentStatus], error: str | None, now: datet
                 f"<tr><td>{esc(cls)}</td><td class='{state}'>{state}</td><td>{esc(opens)} ({_age(window.get('seconds'))})</td>"
                 f"<td>{esc(str(window.get('reason')))}</td></tr>"
             )
-        parts.append("</table><h3>Last runs</h3>")
+        parts.append("</table>")
+        if profiles is not None and status.environment in profiles:
+            parts.append(
+                f"<h3>Learned low-traffic hours</h3><p class='profile'>{esc(profiles[status.environment])}</p>"
+            )
+        parts.append("<h3>Last runs</h3>")
         if status.last_runs:
             rows = []
             for run in status.last_runs:

@@ -1,0 +1,201 @@
+"""Next-deployment forecast: when the next deployment is expected, and how long the PDM is predicted to take.
+
+The deploy-lock gate (deploy_lock.py) closes when the predicted PDM run would still be running when the
+next deployment is expected, so a deployment never has to wait behind (or race) a post-deploy migration.
+
+Expected next deployment (documented in docs/policy.md, "Next-deployment forecast"), from the start times
+of the environment's deployments over the learning period, all counted in UTC hours of the week:
+
+- **weekly pattern**: an hour of the week is a *deploy hour* when a deployment started in it in at least
+  `min_share` of the weeks observed. The next deployment is expected at the start of the next deploy hour
+  (or now, when this hour is a deploy hour and no deployment has started in it yet).
+- **median gap**: the last start plus the median gap between consecutive starts, when that is still ahead.
+
+The earlier of the two counts. No deployment in the learning period → none expected.
+
+Predicted PDM duration: the median duration of past PDM runs of the same class × `safety_factor`, when at
+least `min_runs` are known; otherwise the class's `max_predicted_duration`; otherwise `default_duration`.
+pandas is imported inside the functions so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from include.gates.traffic_baseline import HOURS_PER_WEEK, hour_of_week
+
+_DAY = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class DeploymentExpectation:
+    """When the next deployment is expected, and the evidence, in one phrase."""
+
+    expected_at: datetime | None
+    basis: str  # e.g. "deployments started in this hour in 4 of 4 weeks"
+    starts_seen: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "expected_at": self.expected_at.isoformat() if self.expected_at else None,
+            "basis": self.basis,
+            "starts_seen": self.starts_seen,
+        }
+
+
+@dataclass(frozen=True)
+class DurationEstimate:
+    """The predicted PDM duration and where it came from."""
+
+    duration: timedelta
+    basis: str  # e.g. "median of 5 past data runs (40m) × 1.5"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"seconds": int(self.duration.total_seconds()), "basis": self.basis}
+
+
+@dataclass(frozen=True)
+class DeployForecast:
+    """Both predictions, ready for the deploy-lock gate; `error` when they could not be made."""
+
+    expected: DeploymentExpectation | None = None
+    duration: DurationEstimate | None = None
+    error: str | None = None
+
+
+def expect_next_deployment(
+    starts: Iterable[datetime], now: datetime, learning: timedelta, min_share: float = 0.5
+) -> DeploymentExpectation:
+    """The expected start of the next deployment after `now`, learned from `starts` within `learning`."""
+    if now.tzinfo is None:
+        raise ValueError(f"expect_next_deployment needs a timezone-aware now, got naive {now.isoformat()}")
+    if not 0 < min_share <= 1:
+        raise ValueError(f"min_share must be within (0, 1], got {min_share!r}")
+    since = now - learning
+    seen = sorted({s.astimezone(UTC) for s in starts if since <= s.astimezone(UTC) <= now})
+    if not seen:
+        return DeploymentExpectation(None, f"no deployment started in the last {_human(learning)}", 0)
+    candidates: list[tuple[datetime, str]] = []
+    weekly = _weekly_pattern(seen, now, learning, min_share)
+    if weekly is not None:
+        candidates.append(weekly)
+    if len(seen) >= 2:
+        gap = _median_gap(seen)
+        at = seen[-1] + gap
+        if at > now:
+            candidates.append((at, f"last start {_clock(seen[-1])} + median gap {_human(gap)}"))
+    if not candidates:
+        return DeploymentExpectation(
+            None, f"no regular deployment pattern in {len(seen)} starts over {_human(learning)}", len(seen)
+        )
+    at, basis = min(candidates)
+    return DeploymentExpectation(at, basis, len(seen))
+
+
+def _weekly_pattern(
+    seen: list[datetime], now: datetime, learning: timedelta, min_share: float
+) -> tuple[datetime, str] | None:
+    """The next deploy hour (see module docstring), or None when no hour of the week qualifies."""
+    import pandas as pd
+
+    weeks = max(1, math.floor(learning / timedelta(weeks=1)))
+    frame = pd.DataFrame({"ts": pd.to_datetime(seen, utc=True)})
+    frame["how"] = frame["ts"].dt.dayofweek * 24 + frame["ts"].dt.hour
+    frame["week"] = (frame["ts"] - pd.Timestamp(now)).dt.total_seconds() // (7 * 86400)
+    share = frame.groupby("how")["week"].nunique() / weeks
+    deploy_hours = {int(how): float(s) for how, s in share.items() if s >= min_share}
+    if not deploy_hours:
+        return None
+    this_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    for offset in range(HOURS_PER_WEEK + 1):
+        start = this_hour + timedelta(hours=offset)
+        how = hour_of_week(start)
+        if how not in deploy_hours:
+            continue
+        if offset == 0 and seen[-1] >= this_hour:
+            continue  # this hour's deployment already started
+        count = round(deploy_hours[how] * weeks)
+        when = max(start, now)
+        day, hour = _DAY[how // 24], how % 24
+        return when, f"deployments started {day} {hour:02d}:00–{hour:02d}:59 UTC in {count} of {weeks} weeks"
+    return None
+
+
+def _median_gap(seen: list[datetime]) -> timedelta:
+    import pandas as pd
+
+    gaps = pd.Series(seen).diff().dropna()
+    return pd.Timedelta(gaps.median()).to_pytimedelta()
+
+
+def predict_pdm_duration(
+    durations: Iterable[float],
+    *,
+    safety_factor: float,
+    min_runs: int,
+    class_name: str,
+    class_max: timedelta | None,
+    default: timedelta,
+) -> DurationEstimate:
+    """median(past run seconds) × safety_factor with ≥ `min_runs` runs, else the class maximum, else default."""
+    import pandas as pd
+
+    if safety_factor < 1:
+        raise ValueError(f"safety_factor must be at least 1, got {safety_factor!r}")
+    usable = [float(d) for d in durations if d is not None and math.isfinite(float(d)) and float(d) >= 0]
+    if len(usable) >= max(1, min_runs):
+        median = timedelta(seconds=float(pd.Series(usable).median()))
+        return DurationEstimate(
+            median * safety_factor,
+            f"median of {len(usable)} past {class_name} runs ({_human(median)}) × {safety_factor:g}",
+        )
+    few = f"{len(usable)} past {class_name} run{'s' if len(usable) != 1 else ''} (< {min_runs})"
+    if class_max is not None:
+        return DurationEstimate(class_max, f"{few}: the class's max_predicted_duration")
+    return DurationEstimate(default, f"{few}: the forecast's default_duration")
+
+
+def overlap_reason(now: datetime, forecast: DeployForecast) -> str | None:
+    """One line when the predicted PDM [now, now + duration) reaches the expected deployment, else None."""
+    expected, duration = forecast.expected, forecast.duration
+    if expected is None or duration is None or expected.expected_at is None:
+        return None
+    ends = now + duration.duration
+    if ends <= expected.expected_at:
+        return None
+    return (
+        f"predicted PDM of {_human(duration.duration)} ({duration.basis}) would end {_clock(ends)}, after the "
+        f"next deployment expected {_clock(expected.expected_at)} ({expected.basis})"
+    )
+
+
+def describe(now: datetime, forecast: DeployForecast) -> str:
+    """The forecast in one phrase for an open gate's reason."""
+    expected, duration = forecast.expected, forecast.duration
+    if expected is None or duration is None:
+        return "no forecast"
+    if expected.expected_at is None:
+        return f"no deployment expected ({expected.basis})"
+    return (
+        f"predicted PDM of {_human(duration.duration)} ends {_clock(now + duration.duration)}, before the next "
+        f"deployment expected {_clock(expected.expected_at)}"
+    )
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%a %H:%M UTC")
+
+
+def _human(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
+    return f"{minutes}m" if minutes else f"{seconds}s"
