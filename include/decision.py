@@ -21,19 +21,32 @@ def run_class(migrations: Iterable[dict[str, Any]]) -> MigrationClass:
 
 
 def select_versions(
-    migrations: list[dict[str, Any]], allowed: Callable[[MigrationClass], bool]
+    migrations: list[dict[str, Any]],
+    allowed: Callable[[MigrationClass], bool],
+    include: Callable[[MigrationClass], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """`selected_versions` mode: the longest prefix, in version order, whose classes are allowed now.
+    """`selected_versions` mode: the longest prefix, in version order, that may run now as one run.
 
+    A run is gated as its strictest class, as in all_pending, so a prefix qualifies when `allowed` holds for
+    the strictest class in it: lighter migrations ahead of a heavy one ride in the heavy class's open window
+    (a weekend run takes the background migration queued before the cleanup), while a heavy one stops a
+    weekday prefix. `include` (the run's class filter) ends the prefix at the first migration it refuses.
     A prefix, not a subset: Rails runs migrations in version order, and skipping one to run a later one
     would reorder schema changes that may depend on each other.
     """
-    selected: list[dict[str, Any]] = []
+    best: list[dict[str, Any]] = []
+    prefix: list[dict[str, Any]] = []
+    strictest: MigrationClass | None = None
     for migration in sorted(migrations, key=lambda m: (m.get("version") or "", m.get("path") or "")):
-        if not allowed(MigrationClass.parse(migration["class"])):
+        cls = MigrationClass.parse(migration["class"])
+        if include is not None and not include(cls):
             break
-        selected.append(migration)
-    return selected
+        prefix.append(migration)
+        if strictest is None or cls.rank > strictest.rank:
+            strictest = cls
+        if allowed(strictest):
+            best = list(prefix)
+    return best
 
 
 def choose_path(

@@ -130,8 +130,8 @@ def classify_pending(discovered: dict[str, Any], policy_path: str) -> dict[str, 
 def select_for_run(
     snapshot: dict[str, Any], policy_path: str, params: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
-    """selected_versions mode: the longest prefix (version order) of pending migrations whose class is allowed
-    now and passes the run's class filter; the run is scheduled for that prefix's strictest class."""
+    """selected_versions mode: the longest prefix (version order) of pending migrations that passes the run's
+    class filter and whose strictest class is allowed now; the run is scheduled for that class."""
     from include.classification.classes import MigrationClass
     from include.decision import run_class, select_versions
     from include.policy import load_policy
@@ -142,11 +142,12 @@ def select_for_run(
     wanted = set(params.get("class_filter") or [])
 
     def allowed(cls: MigrationClass) -> bool:
-        if wanted and cls.value not in wanted:
-            return False
         return policy.class_rule(cls).automatic and policy.window_verdict(cls, now).allowed
 
-    selected = select_versions(snapshot["migrations"], allowed)
+    def include(cls: MigrationClass) -> bool:
+        return not wanted or cls.value in wanted
+
+    selected = select_versions(snapshot["migrations"], allowed, include)
     result = dict(snapshot)
     result["selected"] = selected
     result["run_class"] = run_class(selected).value if selected else run_class(snapshot["migrations"]).value

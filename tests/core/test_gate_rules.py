@@ -144,6 +144,31 @@ def test_select_versions_takes_the_longest_allowed_prefix():
     assert [m["version"] for m in allowed] == ["1"]
 
 
+def test_select_versions_lets_lighter_migrations_ride_in_a_stricter_open_window():
+    """A weekend: only cleanup's window is open; the background migration queued before it runs with it."""
+    migrations = [
+        {"version": "1", "class": "background", "path": "a"},
+        {"version": "2", "class": "cleanup", "path": "b"},
+        {"version": "3", "class": "background", "path": "c"},
+        {"version": "4", "class": "unknown", "path": "d"},
+        {"version": "5", "class": "noop", "path": "e"},
+    ]
+    weekend = select_versions(migrations, lambda c: c.value == "cleanup")
+    assert [m["version"] for m in weekend] == ["1", "2", "3"]  # never past the unknown one
+    assert select_versions(migrations[:1], lambda c: c.value == "cleanup") == []  # background alone waits
+
+
+def test_select_versions_class_filter_ends_the_prefix():
+    migrations = [
+        {"version": "1", "class": "background", "path": "a"},
+        {"version": "2", "class": "cleanup", "path": "b"},
+    ]
+    everything = lambda c: True  # noqa: E731
+    assert select_versions(migrations, everything, lambda c: c.value == "cleanup") == []
+    only_background = select_versions(migrations, everything, lambda c: c.value == "background")
+    assert [m["version"] for m in only_background] == ["1"]
+
+
 def test_decision_id_is_stable_per_run():
     assert decision_id("pdm_gprd", "r1", "gprd", "a" * 40) == decision_id("pdm_gprd", "r1", "gprd", "a" * 40)
     assert decision_id("pdm_gprd", "r1", "gprd", "a" * 40) != decision_id("pdm_gprd", "r2", "gprd", "a" * 40)
