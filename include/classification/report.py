@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from include.classification.classes import MigrationClass
+from include.classification.result import RESULT_KEYS
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -31,23 +32,7 @@ def write_csv(results: list[dict[str, Any]], out: TextIO) -> None:
     """One row per migration; list fields are JSON so a spreadsheet keeps them in one cell."""
     import pandas as pd  # only the csv report pays for pandas' import
 
-    columns = (
-        list(results[0])
-        if results
-        else [
-            "path",
-            "version",
-            "name",
-            "class",
-            "database",
-            "milestone",
-            "operations",
-            "reasons",
-            "annotated",
-            "conflicts",
-            "table_size",
-        ]
-    )
+    columns = list(results[0]) if results else list(RESULT_KEYS)
     frame = pd.DataFrame(results, columns=columns)
     for column in ("operations", "reasons", "conflicts"):
         frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))

@@ -94,6 +94,25 @@ class TrafficObservation:
     error: str | None = None
 
 
+def settings_for_class(policy: Any, cls: Any) -> TrafficSettings:
+    """The traffic rule's settings for a class: the class threshold overrides the gate default. One place, so
+    the DAG's gate checks and the simulator cannot drift apart."""
+    gate = policy.gates.traffic
+    rule = policy.class_rule(cls)
+    threshold = rule.traffic_threshold if rule.traffic_threshold is not None else gate.threshold
+    return TrafficSettings(
+        query=gate.query,
+        mode=gate.mode,
+        threshold=threshold,
+        percentile=gate.percentile,
+        baseline_weeks=gate.baseline_weeks,
+        sustain=gate.sustain,
+        max_staleness=gate.max_staleness,
+        health_query=gate.health_query,
+        min_health=gate.min_health,
+    )
+
+
 def evaluate_traffic(now: datetime, observation: TrafficObservation, settings: TrafficSettings) -> GateResult:
     """Open only if every sample of the last `sustain` is below the threshold, the samples cover that
     period, the newest is fresher than `max_staleness`, and database health (if configured) is at least

@@ -9,6 +9,7 @@ plugins/pdm_orchestrator/gate_checks.py feeds them from GitLab and Prometheus.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from include.classification.classes import MigrationClass, most_restrictive
 from include.decision import NEEDS_HUMAN, choose_path, decide, run_class, select_versions
 from include.gates.deploy_lock import DeployLockObservation, evaluate_deploy_lock
 from include.gates.rollback import BlockingIssue, RollbackObservation, evaluate_rollback_safety
-from include.gates.traffic import TrafficObservation, TrafficSettings, evaluate_traffic
+from include.gates.traffic import TrafficObservation, TrafficSettings, evaluate_traffic, settings_for_class
 from include.gates.traffic_baseline import hour_of_week, hourly_percentiles
 from include.gates.window import evaluate_window
 from include.simulation.engine import RunRequest, View
@@ -88,22 +89,9 @@ class ManualPolicy:
 
 
 def traffic_settings(policy: Any, cls: MigrationClass) -> TrafficSettings:
-    """The traffic gate's settings for a class, resolved as gate_checks.traffic_settings does (adapter:
-    that function lives in the Airflow plugin, which `include/` must not import)."""
-    gate = policy.gates.traffic
-    rule = policy.class_rule(cls)
-    threshold = rule.traffic_threshold if rule.traffic_threshold is not None else gate.threshold
-    return TrafficSettings(
-        query=gate.query,
-        mode=gate.mode,
-        threshold=threshold,
-        percentile=gate.percentile,
-        baseline_weeks=gate.baseline_weeks,
-        sustain=gate.sustain,
-        max_staleness=gate.max_staleness,
-        health_query=None,  # the simulated world has no database-health signal: see docs/evaluation.md
-        min_health=gate.min_health,
-    )
+    """The traffic gate's settings for a class, resolved by the product's own `settings_for_class`; the
+    simulated world has no database-health signal (see docs/evaluation.md), so that query is dropped."""
+    return dataclasses.replace(settings_for_class(policy, cls), health_query=None)
 
 
 class OrchestratorPolicy:
@@ -118,8 +106,9 @@ class OrchestratorPolicy:
     real class. A run of a class with `approval_required` costs one manual action.
 
     `execution_mode` (default: the policy's) `selected_versions` runs, like run_steps.select_for_run, the
-    longest version-ordered prefix of pending migrations whose class is automatic and inside its windows
-    now (`decision.select_versions`), and waits for the gates of that prefix's strictest class.
+    longest version-ordered prefix of pending migrations whose strictest class is automatic and inside its
+    windows now (`decision.select_versions`: lighter migrations ahead of it ride in its window, an `unknown`
+    ends the prefix), and waits for the gates of that strictest class, as an all_pending run does.
     """
 
     def __init__(

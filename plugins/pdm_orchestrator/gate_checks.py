@@ -104,23 +104,10 @@ def traffic_gate(policy: Any, environment: str, cls: MigrationClass, now: dateti
 
 
 def traffic_settings(policy: Any, cls: MigrationClass):
-    """The traffic rule's settings for a class: the class threshold overrides the gate default."""
-    from include.gates.traffic import TrafficSettings
+    """The traffic rule's settings for a class (resolved in the core, shared with the simulator)."""
+    from include.gates.traffic import settings_for_class
 
-    gate = policy.gates.traffic
-    rule = policy.class_rule(cls)
-    threshold = rule.traffic_threshold if rule.traffic_threshold is not None else gate.threshold
-    return TrafficSettings(
-        query=gate.query,
-        mode=gate.mode,
-        threshold=threshold,
-        percentile=gate.percentile,
-        baseline_weeks=gate.baseline_weeks,
-        sustain=gate.sustain,
-        max_staleness=gate.max_staleness,
-        health_query=gate.health_query,
-        min_health=gate.min_health,
-    )
+    return settings_for_class(policy, cls)
 
 
 def deploy_lock_gate(

@@ -252,7 +252,7 @@ def test_a_wrong_token_is_refused_with_401(target):
     from pdm_orchestrator.hooks.gitlab import GitLabError
 
     with pytest.raises(GitLabError) as error:
-        target.hook(token="glpat-pdm-contract-wrong-token").latest_successful_deployment(
+        target.hook(token="pdm-contract-wrong-token").latest_successful_deployment(
             target.project, target.environment
         )
     assert "401" in str(error.value) and "wrong-token" not in str(error.value)

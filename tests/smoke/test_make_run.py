@@ -131,19 +131,7 @@ def check_pdm_page(base: str, token: str, tmp_path: Path) -> None:
     shot = PROJECT_ROOT / "tests" / "artifacts" / "pdm-page.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-quic",
-            ],
-        )
-        context = browser.new_context(viewport={"width": 1400, "height": 1800})
-        context.add_cookies([{"name": "_token", "value": token, "url": base}])
-        page = context.new_page()
+        browser, page = _browser_page(playwright, base, token)
         page.goto(f"{base}/pdm/")
         text = page.inner_text("body")
         page.screenshot(path=str(shot), full_page=True)
