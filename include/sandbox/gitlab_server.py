@@ -787,19 +787,7 @@ class _Handler(BaseHTTPRequestHandler):
             items = [j for j in items if _parse_iso(j["updated_at"]) < bound]
         field_name = "id" if order == "user_id" else order
         items.sort(key=lambda j: (j[field_name], j["id"]), reverse=sort == "desc")
-        keep = (
-            "id",
-            "iid",
-            "project_id",
-            "sha",
-            "ref",
-            "status",
-            "source",
-            "created_at",
-            "updated_at",
-            "web_url",
-        )
-        return [{k: j[k] for k in keep} for j in items]
+        return [{k: j[k] for k in shapes.PIPELINE_SUMMARY_KEYS} for j in items]
 
     # issues
     def _issues(

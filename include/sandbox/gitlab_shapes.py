@@ -57,6 +57,21 @@ def commit_json(commit: dict[str, Any], project: Project, base_url: str) -> dict
     }
 
 
+# The fields GitLab returns for a pipeline in lists and as a deployment's `deployable.pipeline`.
+PIPELINE_SUMMARY_KEYS = (
+    "id",
+    "iid",
+    "project_id",
+    "sha",
+    "ref",
+    "status",
+    "source",
+    "created_at",
+    "updated_at",
+    "web_url",
+)
+
+
 def pipeline_json(
     world: GitLabWorld, project: Project, pipeline: dict[str, Any], base_url: str
 ) -> dict[str, Any]:
@@ -139,21 +154,7 @@ def _deployable(world: GitLabWorld, deployment: dict[str, Any], base_url: str) -
         pipeline = next((p for p in owner.pipelines if p["id"] == pipeline_id), None)
         if pipeline is not None:
             full = pipeline_json(world, owner, pipeline, base_url)
-            pipeline_data = {
-                k: full[k]
-                for k in (
-                    "id",
-                    "iid",
-                    "project_id",
-                    "sha",
-                    "ref",
-                    "status",
-                    "source",
-                    "created_at",
-                    "updated_at",
-                    "web_url",
-                )
-            }
+            pipeline_data = {k: full[k] for k in PIPELINE_SUMMARY_KEYS}
     return {
         "id": pipeline_id * 10 + 1,
         "status": deployment["status"],
