@@ -414,6 +414,13 @@ class _Parser:
         environments = self.parse_environments(data.get("environments"))
         notifications = self.parse_notifications(data.get("notifications"))
         prometheus_conn_id = self.text(prometheus.get("conn_id"), "prometheus.conn_id", "prometheus_default")
+        pipeline_vars = getattr(getattr(gitlab, "pdm_pipeline", None), "variables", None) or {}
+        if mode == "selected_versions" and not any("{versions}" in str(v) for v in pipeline_vars.values()):
+            self.error(
+                "execution_mode",
+                "selected_versions needs a gitlab.pdm_pipeline variable carrying {versions}: without the list the "
+                "pipeline runs every pending migration, including those no gate was evaluated for",
+            )
         self.fail_if_errors()
         policy = Policy(
             source=self.source,

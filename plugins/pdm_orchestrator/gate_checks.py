@@ -243,13 +243,16 @@ def explicit_lock(variable_name: str) -> ExplicitLock | None:
         return None
     try:
         data = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        expires_at = parse_time(data.get("expires_at"))
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise ValueError(f"expires_at {data.get('expires_at')!r} has no time zone (write e.g. …Z)")
         return ExplicitLock(
             holder=str(data.get("holder") or "unknown"),
             reason=str(data.get("reason") or ""),
-            expires_at=parse_time(data.get("expires_at")),
+            expires_at=expires_at,
         )
     except (ValueError, TypeError, AttributeError) as exc:
-        raise ExplicitLockUnreadable(f"lock variable {variable_name!r} is not valid JSON: {exc}") from None
+        raise ExplicitLockUnreadable(f"lock variable {variable_name!r} is not a valid lock: {exc}") from None
 
 
 def _environment_variable(variables: dict[str, str]) -> str | None:

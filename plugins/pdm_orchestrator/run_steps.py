@@ -189,13 +189,23 @@ def choose_path(snapshot: dict[str, Any], policy_path: str, context: dict[str, A
     overrides = gate_overrides(context["params"])
     migrations = snapshot.get("selected", snapshot["migrations"])
     if snapshot.get("execution_mode") == "selected_versions" and snapshot["migrations"] and not migrations:
-        path, reason = (
-            "nothing_allowed_now",
-            (
-                f"selected_versions: the first pending migration ({snapshot['migrations'][0]['version']}, "
-                f"{snapshot['migrations'][0]['class']}) is not allowed now, so no prefix can run"
-            ),
+        first = min(snapshot["migrations"], key=lambda m: (m.get("version") or "", m.get("path") or ""))
+        first_rule = (
+            load_policy(policy_path)
+            .for_environment(snapshot["environment"])
+            .class_rule(MigrationClass.parse(first["class"]))
         )
+        if not first_rule.automatic or first_rule.approval_required:
+            # No window will ever let it through: say a human is needed, not "waiting for a window".
+            path, reason = core_choose_path([first], False)
+        else:
+            path, reason = (
+                "nothing_allowed_now",
+                (
+                    f"selected_versions: the first pending migration ({first['version']}, {first['class']}) "
+                    "is not allowed now, so no prefix can run"
+                ),
+            )
         context["ti"].xcom_push(key="path", value={"path": path, "reason": reason})
         log.info("path: %s — %s", path, reason)
         return TASK_RECORD_OUTCOME
@@ -211,7 +221,8 @@ def choose_path(snapshot: dict[str, Any], policy_path: str, context: dict[str, A
         automatic = True
         if migrations:
             policy = load_policy(policy_path).for_environment(snapshot["environment"])
-            automatic = policy.class_rule(MigrationClass.parse(snapshot["run_class"])).automatic
+            rule = policy.class_rule(MigrationClass.parse(snapshot["run_class"]))
+            automatic = rule.automatic and not rule.approval_required  # approval: a human's run with a reason
         reason_override = next(iter(overrides.values()), None) if "window" in overrides else None
         path, reason = core_choose_path(migrations, automatic, reason_override)
     context["ti"].xcom_push(key="path", value={"path": path, "reason": reason})

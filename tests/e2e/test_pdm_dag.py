@@ -218,3 +218,28 @@ def test_selected_versions_with_a_blocked_first_migration_waits(pdm_world):
     outcome = pdm_world.outcome(run.run_id)
     assert outcome["outcome"] == "waiting_for_window" and "no prefix can run" in outcome["reason"]
     assert _created(sandbox) == []
+
+
+UNKNOWN_FILE = "db/post_migrate/20261119000000_rebuild_project_statistics.rb"
+UNKNOWN = """# frozen_string_literal: true
+
+class RebuildProjectStatistics < Gitlab::Database::Migration[2.2]
+  milestone '17.6'
+
+  def up
+    Projects::RefreshStatisticsService.new.execute
+  end
+
+  def down; end
+end
+"""
+
+
+def test_selected_versions_with_an_unknown_first_migration_needs_a_human(pdm_world):
+    """No window ever lets an unknown migration through: the run says a human is needed, not 'wait'."""
+    sandbox = pdm_world.serve(world({UNKNOWN_FILE: UNKNOWN, BACKGROUND_FILE: BACKGROUND}))
+    pdm_world.use_policy(execution_mode="selected_versions")
+    run = pdm_world.run()
+    outcome = pdm_world.outcome(run.run_id)
+    assert outcome["outcome"] == "needs_human" and UNKNOWN_FILE in outcome["reason"]
+    assert _created(sandbox) == []

@@ -181,7 +181,9 @@ class GitLabHook(BaseHook):
         """Pipelines not finished yet, optionally only those whose variables include `variables`."""
         proj = self._project(project)
         found: dict[int, PipelineRun] = {}
-        for status in ("created", "waiting_for_resource", "preparing", "pending", "running"):
+        # `scheduled`: a delayed job is about to start. `manual` is left out: a pipeline parked at a manual job
+        # nobody plays would hold the environment forever.
+        for status in ("created", "waiting_for_resource", "preparing", "pending", "running", "scheduled"):
             params: dict[str, Any] = {"status": status, "get_all": True}
             if ref:
                 params["ref"] = ref

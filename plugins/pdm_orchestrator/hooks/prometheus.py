@@ -152,7 +152,7 @@ class PrometheusHook(HttpHook):
             if settings.health_query:
                 found = self.query(settings.health_query.replace("{environment}", environment), now)
                 if found:
-                    _, health, health_at = min(found, key=lambda row: row[1])  # the worst database counts
+                    _, health, health_at = min(found, key=_nan_first_low)  # the worst database counts
             return TrafficObservation(
                 samples=samples,
                 baseline=baseline,

@@ -78,7 +78,9 @@ class TriggerPdmPipelineOperator(BaseOperator):
             self.log.info("resuming pipeline %s recorded for decision %s", pipeline.id, decision)
         elif decision_key:
             since = datetime.now(UTC) - timedelta(days=2)
-            pipeline = hook.find_pipeline_by_variable(spec.project, spec.ref, decision_key, decision, since)
+            pipeline = hook.find_pipeline_by_variable(
+                spec.project, spec.ref, decision_key, variables[decision_key], since
+            )
             if pipeline:
                 self.log.info("found pipeline %s already created for decision %s", pipeline.id, decision)
         if pipeline is None:
@@ -155,8 +157,9 @@ def pipeline_variables(
 
 
 def _decision_variable(templates: dict[str, str]) -> str | None:
+    """The variable whose rendered value identifies this decision's pipeline (the policy requires one)."""
     for key, template in templates.items():
-        if str(template).strip() == "{decision_id}":
+        if "{decision_id}" in str(template):
             return key
     return None
 
