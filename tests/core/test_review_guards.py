@@ -63,3 +63,25 @@ def test_a_lock_without_a_time_zone_is_unreadable_and_closes_the_gate(monkeypatc
         "AIRFLOW_VAR_PDM_LOCK_TESTENV", json.dumps({**naive, "expires_at": "2026-11-25T18:00:00Z"})
     )
     assert explicit_lock("pdm_lock_testenv").holder == "alice"
+
+
+def test_a_pipeline_is_not_created_after_the_window_closed(tmp_path):
+    """The decision was taken in the window; a retry that comes after it closed refuses to create."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.policy import load_policy
+    from pdm_orchestrator.operators.pipeline import TriggerPdmPipelineOperator
+    from tests.support.policies import e2e_policy
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(e2e_policy()))
+    policy = load_policy(path).for_environment("gprd")
+    operator = TriggerPdmPipelineOperator(
+        task_id="trigger_pipeline", environment="gprd", policy_path=str(path), snapshot_task_id="classify"
+    )
+    now = datetime.now(UTC)
+    operator.check_window_still_open(policy, {"run_class": "background"}, {}, now)  # any time: no error
+    with pytest.raises(AirflowFailException, match="window closed after the decision"):
+        operator.check_window_still_open(policy, {"run_class": "cleanup"}, {}, now)
+    overridden = {"override_gates": ["window"], "override_reason": "approved in the change request"}
+    operator.check_window_still_open(policy, {"run_class": "cleanup"}, overridden, now)

@@ -84,6 +84,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
             if pipeline:
                 self.log.info("found pipeline %s already created for decision %s", pipeline.id, decision)
         if pipeline is None:
+            self.check_window_still_open(policy, snapshot, dict(context["params"]), datetime.now(UTC))
             record(
                 context,
                 self.environment,
@@ -127,6 +128,23 @@ class TriggerPdmPipelineOperator(BaseOperator):
     def _remember(self, context: Any, pipeline) -> None:
         context["ti"].xcom_push(key=PIPELINE_URL_XCOM_KEY, value=pipeline.web_url)
         context["ti"].xcom_push(key=PIPELINE_XCOM_KEY, value=pipeline.to_dict())
+
+    def check_window_still_open(
+        self, policy: Any, snapshot: dict[str, Any], params: dict[str, Any], now: datetime
+    ) -> None:
+        """A retry, or a task cleared hours after its decision, must not create the pipeline once the run's
+        window has closed: the gates were judged at decision time, the window is judged again here."""
+        from include.classification.classes import MigrationClass
+        from pdm_orchestrator.gate_checks import window_gate
+        from pdm_orchestrator.params import gate_overrides
+
+        if "window" in gate_overrides(params) or not snapshot.get("run_class"):
+            return
+        result = window_gate(policy, self.environment, MigrationClass.parse(snapshot["run_class"]), now)
+        if not result.open:
+            raise AirflowFailException(
+                f"not creating the PDM pipeline: the window closed after the decision: {result.reason}"
+            )
 
     def _finish(self, context: Any, pipeline: dict[str, Any]) -> dict[str, Any]:
         context["ti"].xcom_push(key=PIPELINE_XCOM_KEY, value=pipeline)
