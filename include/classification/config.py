@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import marshal
 import os
 import re
@@ -43,6 +44,21 @@ class HelperRule:
 
 
 @dataclass(frozen=True)
+class HelperClass:
+    """One of GitLab's bounded database helper classes (`Gitlab::Database::UnidirectionalCopyTrigger`).
+
+    `constructors` build an instance (`on_table`, `new`) and do nothing on the database; `table` says where
+    the constructor's table argument is; `methods` are what an instance (or the class) may be asked to do.
+    A method not listed is `unknown`: the class is bounded only as far as the catalogue says.
+    """
+
+    name: str
+    constructors: frozenset[str]
+    table: tuple[int | str, ...]
+    methods: dict[str, HelperRule]
+
+
+@dataclass(frozen=True)
 class Catalogue:
     """The helper catalogue (catalogue.yaml) in the shape the engine reads it."""
 
@@ -55,6 +71,7 @@ class Catalogue:
     sql_methods: frozenset[str]
     predicates: dict[str, dict[str, bool | None]]
     schemas: dict[str, str]
+    helper_classes: dict[str, HelperClass] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -240,7 +257,9 @@ _CATALOGUE_KEYS = {
     "sql_methods",
     "predicates",
     "schemas",
+    "helper_classes",
 }
+_HELPER_CLASS_KEYS = {"constructors", "table", "methods"}
 _RULE_KEYS = {"class", "table", "locks", "rationale"}
 
 
@@ -289,7 +308,42 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
         sql_methods=names("sql_methods"),
         predicates=predicates,
         schemas={str(k): str(v) for k, v in schemas.items()},
+        helper_classes=_helper_classes(name, data.get("helper_classes") or {}),
     )
+
+
+def _helper_classes(name: str, entries: Any) -> dict[str, HelperClass]:
+    """The `helper_classes` section: constant -> constructors, table argument and catalogued methods."""
+    if not isinstance(entries, dict):
+        raise CatalogueError(f"{name}: helper_classes: expected a mapping of class -> description")
+    classes = {}
+    for key, value in entries.items():
+        constant = str(key).removeprefix("::")
+        where = f"{name}: helper_classes.{constant}"
+        if not isinstance(value, dict):
+            raise CatalogueError(f"{where}: expected a mapping with constructors, table and methods")
+        extra = sorted(set(value) - _HELPER_CLASS_KEYS)
+        if extra:
+            raise CatalogueError(f"{where}: unknown key {extra[0]!r} (expected constructors, table, methods)")
+        constructors = value.get("constructors") or []
+        if not isinstance(constructors, list) or not all(isinstance(c, str) for c in constructors):
+            raise CatalogueError(f"{where}: constructors: expected a list of method names")
+        methods = value.get("methods") or {}
+        if not isinstance(methods, dict) or not methods:
+            raise CatalogueError(f"{where}: methods: expected a mapping of method -> rule")
+        table = _rule(
+            name, "helper_classes", constant, {"class": "noop", "rationale": "-", "table": value.get("table")}
+        )
+        classes[constant] = HelperClass(
+            constant,
+            frozenset(constructors),
+            table.table,
+            {
+                str(m): _rule(name, f"helper_classes.{constant}.methods", str(m), r)
+                for m, r in methods.items()
+            },
+        )
+    return classes
 
 
 def _rule(name: str, section: str, key: str, value: Any) -> HelperRule:

@@ -14,7 +14,7 @@ from typing import Any
 
 from include.classification.annotation import Annotation, find_annotation
 from include.classification.classes import MigrationClass, most_restrictive
-from include.classification.config import Catalogue, ClassifierConfig, HelperRule, TableList
+from include.classification.config import Catalogue, ClassifierConfig, HelperClass, HelperRule, TableList
 from include.classification.result import ClassificationResult, Operation
 from include.classification.sql import DYNAMIC, classify_sql
 
@@ -305,7 +305,7 @@ class _Local:
     a private method yields): it is read as is, never re-resolved in the scope the local is used in.
     """
 
-    __slots__ = ("table", "value", "kind", "literal")
+    __slots__ = ("table", "value", "kind", "literal", "instance")
 
     def __init__(
         self, table: str | None = None, value: Any = None, kind: str | None = None, literal: Any = None
@@ -316,6 +316,7 @@ class _Local:
         # "ruby": a plain Ruby Hash/Array/Set built in the migration (its `delete` is not a DELETE).
         self.kind = kind
         self.literal = literal
+        self.instance: HelperClass | None = None  # a bounded helper class instance (kind "helper_class")
 
 
 class _MigrationReader:
@@ -1057,7 +1058,10 @@ class _MigrationReader:
                 if earlier is None or earlier.kind in ("ruby", "copy"):
                     local.kind = collection
             elif right is not None and right.type in ("call", "identifier", "constant", "scope_resolution"):
-                if self.text(right).removeprefix("::").startswith(("Sidekiq::", "Sidekiq.")):
+                instance = self.helper_instance(right) if self.catalogue.helper_classes else None
+                if instance is not None:
+                    local.kind, local.instance, local.table = "helper_class", instance[0], instance[1]
+                elif self.text(right).removeprefix("::").startswith(("Sidekiq::", "Sidekiq.")):
                     local.kind = "sidekiq"
                 else:
                     local.table = self.relation_table(right)
@@ -1164,6 +1168,12 @@ class _MigrationReader:
                 "dynamic call: the code it runs is computed at run time",
             )
             self.visit_parts(receiver, args, block)
+            return
+        if (
+            receiver is not None
+            and self.catalogue.helper_classes
+            and self.helper_class_call(method, receiver, receiver_text, args, block, line)
+        ):
             return
         if self.special(node, method, receiver, receiver_text, args, block, line):
             return
@@ -1387,6 +1397,83 @@ class _MigrationReader:
                     self.walk_block(block)
                 return True
         return False
+
+    def helper_instance(self, node: Any) -> tuple[HelperClass, str | None] | None:
+        """The bounded helper class a receiver is an instance of (`X.on_table(t)`, a local holding one)."""
+        kind = node.type
+        if kind == "identifier":
+            local = self.locals.get(self.text(node))
+            if local is not None and local.instance is not None:
+                return local.instance, local.table
+            return None
+        if kind == "parenthesized_statements" and node.named_children:
+            return self.helper_instance(node.named_children[-1])
+        if kind != "call":
+            return None
+        inner = node.child_by_field_name("receiver")
+        if inner is None or inner.type not in ("constant", "scope_resolution"):
+            return None
+        helper_class = self.catalogue.helper_classes.get(self.text(inner).removeprefix("::"))
+        method = self.text(node.child_by_field_name("method"))
+        if helper_class is None or method not in helper_class.constructors:
+            return None
+        arguments = node.child_by_field_name("arguments")
+        return helper_class, self.rule_table(
+            helper_class.table, arguments.named_children if arguments else []
+        )
+
+    def helper_class_call(
+        self, method: str, receiver: Any, receiver_text: str, args: list[Any], block: Any, line: int
+    ) -> bool:
+        """A call on one of GitLab's bounded helper classes: its catalogued class, else `unknown`."""
+        table = None
+        if receiver.type in ("constant", "scope_resolution"):
+            helper_class = self.catalogue.helper_classes.get(receiver_text)
+            if helper_class is None:
+                return False
+            if method in helper_class.constructors:
+                self.visit_parts(None, args, block)  # building an instance does nothing on the database
+                return True
+        else:
+            found = self.helper_instance(receiver)
+            if found is None:
+                return False
+            helper_class, table = found
+            constructor = receiver if receiver.type == "call" else None
+            if constructor is not None:
+                arguments = constructor.child_by_field_name("arguments")
+                self.visit_parts(None, arguments.named_children if arguments else [], None)
+        rule = helper_class.methods.get(method)
+        helper = f"{helper_class.name}.{method}"
+        if rule is None:
+            self.add(
+                helper,
+                table,
+                line,
+                C.UNKNOWN,
+                f"{helper_class.name} has no catalogued method `{method}`: add it to helper_classes",
+            )
+        else:
+            self.add(helper, self.rule_table(rule.table, args) or table, line, rule.cls, rule.rationale)
+        self.visit_parts(None, args, block)
+        return True
+
+    def rule_table(self, spec: tuple[int | str, ...], args: list[Any]) -> str | None:
+        """The table named by a catalogue `table:` spec (positional index or keyword, in order)."""
+        if not spec:
+            return None
+        positional = [
+            a for a in args if a.type not in ("pair", "hash", "block_argument", "hash_splat_argument")
+        ]
+        for item in spec:
+            if isinstance(item, int):
+                node = positional[item] if item < len(positional) else None
+            else:
+                node = self.keyword(args, item)
+            table = self.table_name(node) if node is not None else None
+            if table:
+                return table
+        return None
 
     def root_text(self, node: Any) -> str:
         """`Model` for `Model.where(...).limit(...)`: the start of a call chain, for readable helper names."""

@@ -76,6 +76,38 @@ def test_every_qualified_call_is_classified(key):
     assert result.migration_class is rule.cls, result.reasons
 
 
+HELPER_CLASS_METHODS = [
+    (constant, method)
+    for constant, spec in sorted(CATALOGUE.helper_classes.items())
+    for method in sorted(spec.methods)
+]
+
+
+@pytest.mark.parametrize(("constant", "method"), HELPER_CLASS_METHODS)
+def test_every_helper_class_method_is_classified_with_the_constructor_table(constant, method):
+    spec = CATALOGUE.helper_classes[constant]
+    rule = spec.methods[method]
+    constructor = sorted(spec.constructors)[0]
+    first = spec.table[0] if spec.table else None
+    argument = ":cov_table" if isinstance(first, int) or first is None else f"{first}: :cov_table"
+    chained = classify(f"    ::{constant}.{constructor}({argument}, connection: connection).{method}(:a, :b)")
+    held = classify(f"    helper = {constant}.{constructor}({argument})\n    helper.{method}(:a, :b)")
+    for result in (chained, held):
+        assert result.migration_class is rule.cls, result.reasons
+        assert [(op.helper, op.cls) for op in result.operations] == [(f"{constant}.{method}", rule.cls)]
+        if spec.table:
+            assert result.operations[0].table == "cov_table"
+
+
+@pytest.mark.parametrize("constant", sorted(CATALOGUE.helper_classes))
+def test_an_unlisted_method_of_a_helper_class_is_unknown_and_named(constant):
+    spec = CATALOGUE.helper_classes[constant]
+    result = classify(f"    {constant}.{sorted(spec.constructors)[0]}(:cov_table).rewrite_everything")
+    assert result.migration_class is C.UNKNOWN
+    assert f"{constant}.rewrite_everything" in result.reasons[0]
+    assert "add it to helper_classes" in result.reasons[0]
+
+
 @pytest.mark.parametrize("name", sorted(m for m in CATALOGUE.neutral_methods if not m.endswith("=")))
 def test_neutral_methods_add_no_class(name):
     result = classify(f"    value = [1]\n    value.{name}(1)")
@@ -177,6 +209,12 @@ def write(tmp_path: Path, name: str, text: str) -> str:
         ("predicates:\n  mars: {}\n", "my.yaml: predicates.mars: unknown target"),
         ("predicates:\n  gitlab_com: {Gitlab.com?: maybe}\n", "my.yaml: predicates.gitlab_com.Gitlab.com?"),
         ("helperz: {}\n", "my.yaml: unknown section 'helperz'"),
+        ("helper_classes:\n  X: {methods: {}}\n", "my.yaml: helper_classes.X: methods"),
+        (
+            "helper_classes:\n  X: {constructors: [new], methods: {run: {class: slow, rationale: x}}}\n",
+            "my.yaml: helper_classes.X.methods.run: unknown migration class",
+        ),
+        ("helper_classes:\n  X: {builders: [new], methods: {}}\n", "my.yaml: helper_classes.X: unknown key"),
         ("helpers: {a: [\n", "my.yaml: not valid YAML"),
         ("- just\n- a list\n", "expected a mapping at the top level"),
     ],
