@@ -72,6 +72,8 @@ class Catalogue:
     predicates: dict[str, dict[str, bool | None]]
     schemas: dict[str, str]
     helper_classes: dict[str, HelperClass] = dataclasses.field(default_factory=dict)
+    # Receivers whose `?` methods check the environment or read a setting: a guard, never a write.
+    guard_receivers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,7 @@ _CATALOGUE_KEYS = {
     "predicates",
     "schemas",
     "helper_classes",
+    "guard_receivers",
 }
 _HELPER_CLASS_KEYS = {"constructors", "table", "methods"}
 _RULE_KEYS = {"class", "table", "locks", "rationale"}
@@ -309,6 +312,7 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
         predicates=predicates,
         schemas={str(k): str(v) for k, v in schemas.items()},
         helper_classes=_helper_classes(name, data.get("helper_classes") or {}),
+        guard_receivers=names("guard_receivers"),
     )
 
 

@@ -1201,6 +1201,8 @@ class _MigrationReader:
             return
         if (f"{receiver_text}.{method}" if receiver_text else method) in self.predicates:
             return
+        if method[-1] == "?" and receiver_text in catalogue.guard_receivers:
+            return  # an environment check the catalogue has no value for: a guard, both paths count
         rule = catalogue.helpers.get(method)
         if rule is not None and (bare or self.on_connection(receiver, receiver_text)):
             self.add_helper(rule, method, args, block, line)
@@ -1345,6 +1347,17 @@ class _MigrationReader:
         if method == "perform" and receiver_text.startswith("Gitlab::BackgroundMigration::"):
             self.add(receiver_text + ".perform", None, line, C.DATA, "runs a background migration inline")
             self.visit_parts(None, args, block)
+            return True
+        if block is not None and f"{receiver_text}.{method}?" in self.predicates and not args:
+            # `Gitlab.com do ... end`: the block runs only where `Gitlab.com?` holds.
+            if self.predicates[f"{receiver_text}.{method}?"] is False:
+                self.reasons.append(
+                    f"skipped on {self.config.target}: code guarded by `{receiver_text}.{method}` "
+                    f"(runs only where {receiver_text}.{method}? holds, line {line})"
+                )
+            else:
+                self.bind_block(block, [])
+                self.walk_block(block)
             return True
         if method == "with" and receiver_text.startswith("Gitlab::Redis::") and block is not None:
             self.bind_block(block, [_Local(kind="redis")])

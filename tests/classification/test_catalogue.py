@@ -270,3 +270,12 @@ def test_a_custom_table_list_escalates_its_tables(tmp_path):
 def test_an_unknown_target_is_refused():
     with pytest.raises(ValueError, match="ClassifierConfig.target: 'moon'"):
         ClassifierConfig(target="moon")
+
+
+@pytest.mark.parametrize("receiver", sorted(CATALOGUE.guard_receivers))
+def test_an_unvalued_check_on_a_guard_receiver_is_a_guard_whose_both_paths_count(receiver):
+    result = classify(
+        f"    return if {receiver}.some_unlisted_check?\n\n    remove_column :cov_table, :cov_column"
+    )
+    assert result.migration_class is C.CLEANUP, result.reasons
+    assert [op.helper for op in result.operations] == ["remove_column"]
