@@ -74,6 +74,8 @@ class Catalogue:
     helper_classes: dict[str, HelperClass] = dataclasses.field(default_factory=dict)
     # Receivers whose `?` methods check the environment or read a setting: a guard, never a write.
     guard_receivers: frozenset[str] = frozenset()
+    # Receivers whose argument-less, non-bang calls read one setting (`Gitlab::CurrentSettings.x_enabled`).
+    setting_readers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,7 @@ _CATALOGUE_KEYS = {
     "schemas",
     "helper_classes",
     "guard_receivers",
+    "setting_readers",
 }
 _HELPER_CLASS_KEYS = {"constructors", "table", "methods"}
 _RULE_KEYS = {"class", "table", "locks", "rationale"}
@@ -313,6 +316,7 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
         schemas={str(k): str(v) for k, v in schemas.items()},
         helper_classes=_helper_classes(name, data.get("helper_classes") or {}),
         guard_receivers=names("guard_receivers"),
+        setting_readers=names("setting_readers"),
     )
 
 

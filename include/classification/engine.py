@@ -41,7 +41,7 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY"
 _KINDS: dict[str, Any] = {}
 # What `visit` does with a node, by grammar kind id (an int lookup instead of a chain of type-string tests).
 _V_CHILDREN, _V_LITERAL, _V_CALL, _V_IDENTIFIER, _V_IF, _V_MODIFIER, _V_TERNARY, _V_JUMP = range(8)
-_V_YIELD, _V_ASSIGNMENT, _V_LAMBDA = range(8, 11)
+_V_YIELD, _V_ASSIGNMENT, _V_LAMBDA, _V_EXCEPTION_VARIABLE = range(8, 12)
 _VISIT_ACTIONS: dict[int, int] = {}
 # Every kind id whose type is in _LITERALS (a type can have several ids: aliases in the grammar).
 _LITERAL_IDS: set[int] = set()
@@ -174,6 +174,7 @@ _VISIT_BY_TYPE = {
     "assignment": _V_ASSIGNMENT,
     "operator_assignment": _V_ASSIGNMENT,
     "lambda": _V_LAMBDA,
+    "exception_variable": _V_EXCEPTION_VARIABLE,
 }
 
 _LANGUAGE: Any = None
@@ -982,6 +983,11 @@ class _MigrationReader:
             if body is not None:
                 self.walk_block(body) if body.type in ("block", "do_block") else self.visit(body)
             return False
+        if action == _V_EXCEPTION_VARIABLE:
+            # `rescue X => e`: `e` is the exception object, a local (never a helper call).
+            for child in node.named_children:
+                self.locals[self.text(child)] = _Local(kind="ruby")
+            return False
         if action == _V_YIELD and self.yields is not None and not self.yields:
             self.note_yield(node)
         for child in node.named_children:
@@ -1203,6 +1209,15 @@ class _MigrationReader:
             return
         if method[-1] == "?" and receiver_text in catalogue.guard_receivers:
             return  # an environment check the catalogue has no value for: a guard, both paths count
+        if (
+            receiver_text in catalogue.setting_readers
+            and not args
+            and block is None
+            and method[-1] != "!"
+            and not _ACTION_WORDS.search(method)
+        ):
+            self.add(f"{receiver_text}.{method}", None, line, C.NOOP, "reads one application setting")
+            return
         rule = catalogue.helpers.get(method)
         if rule is not None and (bare or self.on_connection(receiver, receiver_text)):
             self.add_helper(rule, method, args, block, line)

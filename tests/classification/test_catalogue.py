@@ -279,3 +279,17 @@ def test_an_unvalued_check_on_a_guard_receiver_is_a_guard_whose_both_paths_count
     )
     assert result.migration_class is C.CLEANUP, result.reasons
     assert [op.helper for op in result.operations] == ["remove_column"]
+
+
+@pytest.mark.parametrize("receiver", sorted(CATALOGUE.setting_readers))
+def test_a_setting_reader_reads_but_an_action_or_bang_on_it_stays_unknown(receiver):
+    assert classify(f"    value = {receiver}.cov_setting_enabled").migration_class is C.NOOP
+    for call in (f"{receiver}.expire_everything", f"{receiver}.cov_setting!", f"{receiver}.cov_setting(1)"):
+        assert classify(f"    {call}").migration_class is C.UNKNOWN, call
+
+
+def test_a_rescued_exception_variable_is_a_local_not_a_helper():
+    result = classify(
+        "    execute 'SELECT 1'\n  rescue StandardError => error\n    Rails.logger.warn(error.message)"
+    )
+    assert result.migration_class is C.NOOP, result.reasons
