@@ -703,6 +703,12 @@ class _MigrationReader:
             if kind == "call":
                 method = self.text(node.child_by_field_name("method"))
                 receiver = node.child_by_field_name("receiver")
+                if (
+                    method == "new"
+                    and receiver is not None
+                    and self.text(receiver).removeprefix("::") == "Class"
+                ):
+                    return self.anonymous_model_table(node)
                 if method in _TABLE_FROM_FIRST_ARG or (
                     method == "new" and self.text(receiver).endswith("Table")
                 ):
@@ -734,6 +740,13 @@ class _MigrationReader:
                 name = self.text(node).removeprefix("::")
                 if name in self.models:
                     return self.models[name]
+                definition = self.const_node(name.rsplit("::", 1)[-1])
+                if (
+                    definition is not None
+                    and definition.type == "call"
+                    and self.text(definition.child_by_field_name("receiver")).removeprefix("::") == "Class"
+                ):
+                    return self.anonymous_model_table(definition)
                 value = self.literal(node)
                 if isinstance(value, str):
                     return value
@@ -747,6 +760,27 @@ class _MigrationReader:
                 node = node.child_by_field_name("object")
                 continue
             return None
+        return None
+
+    def anonymous_model_table(self, node: Any) -> str | None:
+        """`Class.new(ActiveRecord::Base) { self.table_name = 'x' }`: a model defined in the migration, table x.
+
+        A class built on anything else, or without a table name it can read, has no table (None): calls on
+        it are judged as calls on an unknown receiver.
+        """
+        arguments = node.child_by_field_name("arguments")
+        parent = arguments.named_children[0] if arguments is not None and arguments.named_children else None
+        if parent is None or not _MODEL_SUPERCLASS.search(self.text(parent)):
+            return None
+        block = node.child_by_field_name("block")
+        body = block.child_by_field_name("body") if block is not None else None
+        for child in body.named_children if body is not None else []:
+            if (
+                child.type == "assignment"
+                and self.text(child.child_by_field_name("left")) == "self.table_name"
+            ):
+                value = self.literal(child.child_by_field_name("right"))
+                return str(value) if isinstance(value, str) else None
         return None
 
     def method_table(self, name: str) -> str | None:
