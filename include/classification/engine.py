@@ -16,7 +16,7 @@ from include.classification.annotation import Annotation, find_annotation
 from include.classification.classes import MigrationClass, most_restrictive
 from include.classification.config import Catalogue, ClassifierConfig, HelperClass, HelperRule, TableList
 from include.classification.result import ClassificationResult, Operation
-from include.classification.sql import DYNAMIC, classify_sql
+from include.classification.sql import DYNAMIC, SqlVerdict, classify_sql
 
 C = MigrationClass
 _FILE_NAME = re.compile(r"^(\d+)_([a-z0-9_]+)\.rb$")
@@ -80,6 +80,7 @@ _INDEX_REMOVERS = frozenset(
     }
 )
 _SENDERS = frozenset({"send", "public_send", "__send__"})
+_QUOTERS = frozenset({"quote_table_name", "quote_column_name", "quote_ident"})
 # Calls whose first argument names the table of the relation they return.
 _TABLE_FROM_FIRST_ARG = frozenset({"define_batchable_model", "find_partitioned_table"})
 _TO_COLLECTION = frozenset(
@@ -306,7 +307,7 @@ class _Local:
     a private method yields): it is read as is, never re-resolved in the scope the local is used in.
     """
 
-    __slots__ = ("table", "value", "kind", "literal", "instance")
+    __slots__ = ("table", "value", "kind", "literal", "instance", "pieces")
 
     def __init__(
         self, table: str | None = None, value: Any = None, kind: str | None = None, literal: Any = None
@@ -318,6 +319,7 @@ class _Local:
         self.kind = kind
         self.literal = literal
         self.instance: HelperClass | None = None  # a bounded helper class instance (kind "helper_class")
+        self.pieces: list[Any] | None = None  # a string grown with `+=`: its fragments in order
 
 
 class _MigrationReader:
@@ -617,9 +619,12 @@ class _MigrationReader:
         kind = node.type
         if kind == "simple_symbol":
             return self.text(node)[1:]
-        if kind in ("string", "delimited_symbol"):
+        if kind in ("string", "delimited_symbol", "heredoc_beginning"):
+            container = self.heredoc_body(node) if kind == "heredoc_beginning" else node
+            if container is None:
+                return None
             parts = []
-            for child in node.named_children:
+            for child in container.named_children:
                 if child.type == "string_content":
                     parts.append(self.text(child))
                 elif child.type == "interpolation":
@@ -628,7 +633,7 @@ class _MigrationReader:
                     if value is None or isinstance(value, list | dict):
                         return None
                     parts.append(str(value))
-                elif child.type == "escape_sequence":
+                elif child.type in ("escape_sequence", "heredoc_content"):
                     parts.append(self.text(child))
             return "".join(parts)
         if kind == "integer":
@@ -642,7 +647,8 @@ class _MigrationReader:
             name = node.child_by_field_name("name")
             return self.constant(self.text(name)) if name is not None else None
         if kind in ("array", "string_array", "symbol_array"):
-            values = [self.literal(c) for c in node.named_children]
+            # A heredoc element's body is a sibling of the elements (tree-sitter): it is not an element.
+            values = [self.literal(c) for c in node.named_children if c.type != "heredoc_body"]
             if kind != "array":
                 values = [self.text(c).lstrip(":") for c in node.named_children]
             return values if all(v is not None for v in values) else None
@@ -678,8 +684,14 @@ class _MigrationReader:
             return None
         if kind == "call":
             method = self.text(node.child_by_field_name("method"))
-            if method in ("freeze", "to_s", "to_sym", "dup", "strip", "squish", "to_i"):
+            if method in ("freeze", "to_s", "to_sym", "dup", "strip", "squish", "to_i", "strip_heredoc"):
                 return self.literal(node.child_by_field_name("receiver"))
+            if method in _QUOTERS:
+                # `quote_table_name(:x)` is the name x (quoted): the table stays readable in SQL.
+                arguments = node.child_by_field_name("arguments")
+                if arguments is not None and len(arguments.named_children) == 1:
+                    value = self.literal(arguments.named_children[0])
+                    return value if isinstance(value, str) else None
         if kind == "parenthesized_statements" and node.named_children:
             return self.literal(node.named_children[-1])
         return None
@@ -866,12 +878,24 @@ class _MigrationReader:
             return self.sql_text(target, depth + 1) if target is not None else None
         if kind == "identifier":
             local = self.locals.get(self.text(node))
+            if local is not None and local.pieces:
+                # `sql = "..."; sql += "..."`: the fragments in order.
+                texts = [self.sql_text(piece, depth + 1) for piece in local.pieces]
+                return "".join(text if text is not None else f" {DYNAMIC} " for text in texts)
             if local is not None and local.value is not None:
                 return self.sql_text(local.value, depth + 1)
+            if local is not None and isinstance(local.literal, str):
+                return local.literal
+            name = self.text(node)
+            if local is None and name in self.methods:
+                return self.method_sql(name, [], depth)
             return None
         if kind == "call":
             method = self.text(node.child_by_field_name("method"))
             receiver = node.child_by_field_name("receiver")
+            if method in self.methods and (receiver is None or self.text(receiver) == "self"):
+                arguments = node.child_by_field_name("arguments")
+                return self.method_sql(method, arguments.named_children if arguments else [], depth)
             if method in _STRING_METHODS and receiver is not None:
                 return self.sql_text(receiver, depth + 1)
             if method in ("format", "sprintf") and receiver is None:
@@ -892,6 +916,49 @@ class _MigrationReader:
         if kind == "parenthesized_statements" and node.named_children:
             return self.sql_text(node.named_children[-1], depth + 1)
         return None
+
+    def method_sql(self, name: str, args: list[Any], depth: int) -> str | None:
+        """The SQL a private method of the migration returns (its last expression), its parameters bound to
+        the static values of the caller's arguments; a parameter without one is a run-time part."""
+        if name in self.stack:
+            return None
+        definition = self.methods[name]
+        body = _body(definition)
+        statements = (
+            [c for c in body.named_children if c.type not in ("comment", "heredoc_body")]
+            if body is not None
+            else []
+        )
+        if not statements:
+            return None
+        last = statements[-1]
+        if last.type == "return" and last.named_children:
+            last = last.named_children[0].named_children[0] if last.named_children[0].named_children else None
+        positional = [
+            a for a in args if a.type not in ("pair", "hash", "block_argument", "hash_splat_argument")
+        ]
+        bound: dict[str, _Local] = {}
+        parameters = definition.child_by_field_name("parameters")
+        for index, parameter in enumerate(parameters.named_children if parameters is not None else []):
+            named = parameter.child_by_field_name("name") if parameter.type != "identifier" else parameter
+            value = None
+            if parameter.type == "identifier" and index < len(positional):
+                value = self.literal(positional[index])
+            elif parameter.type in ("keyword_parameter", "optional_parameter") and named is not None:
+                given = (
+                    self.keyword(args, self.text(named)) if parameter.type == "keyword_parameter" else None
+                )
+                if given is None and parameter.type == "optional_parameter" and index < len(positional):
+                    given = positional[index]
+                value = self.literal(given if given is not None else parameter.child_by_field_name("value"))
+            bound[self.text(named if named is not None else parameter)] = _Local(literal=value)
+        saved, self.locals = self.locals, bound
+        self.stack.append(name)
+        try:
+            return self.sql_text(last, depth + 1)
+        finally:
+            self.stack.pop()
+            self.locals = saved
 
     # -- conditions -----------------------------------------------------------------------------------------
     def truth(self, node: Any, depth: int = 0) -> bool | None:
@@ -1091,6 +1158,17 @@ class _MigrationReader:
         if left.type in ("identifier", "instance_variable"):
             name = self.text(left)
             local = _Local(value=right)
+            earlier = self.locals.get(name)
+            if (
+                node.type == "operator_assignment"
+                and earlier is not None
+                and (earlier.pieces or earlier.value is not None)
+                and self.text(node.child_by_field_name("operator")) == "+="
+            ):
+                local.value = None
+                local.pieces = [*(earlier.pieces or [earlier.value]), right]
+                self.locals[name] = local
+                return
             collection = self.builds_collection(right)
             if collection:
                 earlier = self.locals.get(name)
@@ -1778,6 +1856,14 @@ class _MigrationReader:
         helper = f"{receiver_text}.{method}" if receiver_text and receiver_text != "self" else method
         sql = self.sql_text(argument) if argument is not None else None
         verdicts = classify_sql(sql)
+        if sql is None and argument is not None:
+            # Name what could not be read, so that a reviewer knows where to look.
+            preview = " ".join(self.text(argument)[:60].split())
+            verdicts = [
+                SqlVerdict(
+                    C.UNKNOWN, f"SQL built at run time ({preview}): its kind cannot be read", None, "?"
+                )
+            ]
         for verdict in verdicts[:25]:
             kind = f" ({verdict.kind})" if verdict.kind and verdict.kind != "?" else ""
             self.add(f"{helper}{kind}", verdict.table, line, verdict.cls, verdict.rationale)

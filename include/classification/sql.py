@@ -129,7 +129,10 @@ def classify_statement(statement: str) -> SqlVerdict:
     """The class of one SQL statement, by its kind."""
     text = statement.strip()
     if text.startswith(DYNAMIC):
-        return SqlVerdict(C.UNKNOWN, "statement built at run time: its kind cannot be read", None, "?")
+        preview = " ".join(text[:60].replace(DYNAMIC, "#{…}").split())
+        return SqlVerdict(
+            C.UNKNOWN, f"statement built at run time ({preview!r}): its kind cannot be read", None, "?"
+        )
     words = _words(text)
     if not words:
         return SqlVerdict(C.UNKNOWN, f"SQL not recognised: {text[:40]!r}", None, "?")
