@@ -41,6 +41,9 @@ class HelperRule:
     table: tuple[int | str, ...] = ()
     # Other tables the helper locks (a foreign key's referenced table): each found one counts for size.
     locks: tuple[int | str, ...] = ()
+    # Argument semantics: (argument index or keyword, {literal text: (class, rationale)}); a literal not
+    # listed, or an argument that is not a literal, keeps `cls` (written as the strictest outcome).
+    when: tuple[int | str, dict[str, tuple[MigrationClass, str]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,7 @@ _CATALOGUE_KEYS = {
     "setting_readers",
 }
 _HELPER_CLASS_KEYS = {"constructors", "table", "methods"}
-_RULE_KEYS = {"class", "table", "locks", "rationale"}
+_RULE_KEYS = {"class", "table", "locks", "rationale", "when"}
 
 
 @lru_cache(maxsize=16)
@@ -380,7 +383,35 @@ def _rule(name: str, section: str, key: str, value: Any) -> HelperRule:
                     f"{where}: {field}: expected an argument index, a keyword name or a list of them"
                 )
         specs.append(tuple(spec))
-    return HelperRule(key, cls, rationale.strip(), specs[0], specs[1])
+    return HelperRule(key, cls, rationale.strip(), specs[0], specs[1], _when(where, value.get("when")))
+
+
+def _when(where: str, value: Any) -> tuple[int | str, dict[str, tuple[MigrationClass, str]]] | None:
+    """`when: {argument: 2, values: {true: {class: cleanup, rationale: ...}}}`: the class by an argument."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"argument", "values"}
+        or not isinstance(value["values"], dict)
+    ):
+        raise CatalogueError(
+            f"{where}: when: expected {{argument: index or keyword, values: {{literal: rule}}}}"
+        )
+    argument = value["argument"]
+    if isinstance(argument, bool) or not isinstance(argument, int | str):
+        raise CatalogueError(f"{where}: when.argument: expected an argument index or a keyword name")
+    cases = {}
+    for literal, rule in value["values"].items():
+        text = str(literal).lower() if isinstance(literal, bool) or literal is None else str(literal)
+        text = "nil" if literal is None else text
+        if not isinstance(rule, dict) or "class" not in rule or not str(rule.get("rationale") or "").strip():
+            raise CatalogueError(f"{where}: when.values.{text}: expected {{class, rationale}}")
+        try:
+            cases[text] = (MigrationClass.parse(rule["class"]), str(rule["rationale"]).strip())
+        except ValueError as exc:
+            raise CatalogueError(f"{where}: when.values.{text}: {exc}") from None
+    return argument, cases
 
 
 @lru_cache(maxsize=16)

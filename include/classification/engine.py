@@ -1826,7 +1826,7 @@ class _MigrationReader:
         table = None
         positional = (
             [a for a in args if a.type not in ("pair", "hash", "block_argument", "hash_splat_argument")]
-            if rule.table or rule.locks
+            if rule.table or rule.locks or rule.when
             else []
         )
         for spec in rule.table:
@@ -1836,7 +1836,18 @@ class _MigrationReader:
             table = self.table_name(node) if node is not None else None
             if table:
                 break
-        self.add(helper, table, line, rule.cls, rule.rationale)
+        cls, rationale = rule.cls, rule.rationale
+        if rule.when is not None:
+            # Argument semantics: `change_column_null(t, c, true)` drops NOT NULL, `false` adds it.
+            spec, cases = rule.when
+            if isinstance(spec, int):
+                chosen = positional[spec] if spec < len(positional) else None
+            else:
+                chosen = self.keyword(args, spec)
+            case = cases.get(self.text(chosen)) if chosen is not None else None
+            if case is not None:
+                cls, rationale = case
+        self.add(helper, table, line, cls, rationale)
         for spec in rule.locks:
             # A foreign key locks the table it references as well: its size counts too.
             node = (positional[spec] if spec < len(positional) else None) if isinstance(spec, int) else None

@@ -210,6 +210,11 @@ def write(tmp_path: Path, name: str, text: str) -> str:
         ("predicates:\n  gitlab_com: {Gitlab.com?: maybe}\n", "my.yaml: predicates.gitlab_com.Gitlab.com?"),
         ("helperz: {}\n", "my.yaml: unknown section 'helperz'"),
         ("helper_classes:\n  X: {methods: {}}\n", "my.yaml: helper_classes.X: methods"),
+        ("helpers:\n  a: {class: data, rationale: x, when: {argument: 2}}\n", "my.yaml: helpers.a: when"),
+        (
+            "helpers:\n  a: {class: data, rationale: x, when: {argument: 2, values: {true: {class: z, rationale: y}}}}\n",
+            "my.yaml: helpers.a: when.values.true: unknown migration class",
+        ),
         (
             "helper_classes:\n  X: {constructors: [new], methods: {run: {class: slow, rationale: x}}}\n",
             "my.yaml: helper_classes.X.methods.run: unknown migration class",
@@ -293,3 +298,26 @@ def test_a_rescued_exception_variable_is_a_local_not_a_helper():
         "    execute 'SELECT 1'\n  rescue StandardError => error\n    Rails.logger.warn(error.message)"
     )
     assert result.migration_class is C.NOOP, result.reasons
+
+
+ARGUMENT_CASES = [
+    (name, literal, cls)
+    for name, rule in sorted(CATALOGUE.helpers.items())
+    if rule.when is not None
+    for literal, (cls, _rationale) in sorted(rule.when[1].items())
+]
+
+
+@pytest.mark.parametrize(("name", "literal", "cls"), ARGUMENT_CASES)
+def test_argument_semantics_choose_the_class_and_an_unreadable_argument_keeps_the_strict_default(
+    name, literal, cls
+):
+    rule = CATALOGUE.helpers[name]
+    index = rule.when[0]
+    assert isinstance(index, int)
+    positional = [":cov_table", ":cov_column", ":cov_other", ":cov_more"][:index] + [literal]
+    assert classify(f"    {name}({', '.join(positional)})").migration_class is cls
+    unreadable = [":cov_table", ":cov_column", ":cov_other", ":cov_more"][:index] + ["value_from_elsewhere"]
+    result = classify(f"    value_from_elsewhere = ENV['X']\n    {name}({', '.join(unreadable)})")
+    assert result.migration_class is rule.cls
+    assert rule.cls >= max(case for case, _ in rule.when[1].values())
