@@ -79,6 +79,10 @@ class Catalogue:
     guard_receivers: frozenset[str] = frozenset()
     # Receivers whose argument-less, non-bang calls read one setting (`Gitlab::CurrentSettings.x_enabled`).
     setting_readers: frozenset[str] = frozenset()
+    # GitLab models used by migrations whose table is not Rails' default: constant -> table.
+    model_tables: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Tables that only track queued background work: a row write there is `background`, not `data`.
+    bookkeeping_tables: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,8 @@ _CATALOGUE_KEYS = {
     "helper_classes",
     "guard_receivers",
     "setting_readers",
+    "model_tables",
+    "bookkeeping_tables",
 }
 _HELPER_CLASS_KEYS = {"constructors", "table", "methods"}
 _RULE_KEYS = {"class", "table", "locks", "rationale", "when"}
@@ -320,7 +326,15 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
         helper_classes=_helper_classes(name, data.get("helper_classes") or {}),
         guard_receivers=names("guard_receivers"),
         setting_readers=names("setting_readers"),
+        model_tables=_model_tables(name, data.get("model_tables") or {}),
+        bookkeeping_tables=names("bookkeeping_tables"),
     )
+
+
+def _model_tables(name: str, entries: Any) -> dict[str, str]:
+    if not isinstance(entries, dict) or not all(isinstance(v, str) and v for v in entries.values()):
+        raise CatalogueError(f"{name}: model_tables: expected a mapping of model constant -> table name")
+    return {str(k).removeprefix("::"): v for k, v in entries.items()}
 
 
 def _helper_classes(name: str, entries: Any) -> dict[str, HelperClass]:

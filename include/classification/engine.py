@@ -351,6 +351,7 @@ class _MigrationReader:
         "stack",
         "tables",
         "yields",
+        "in_helper_class",
     )
 
     def __init__(self, data: bytes, path: str, config: ClassifierConfig) -> None:
@@ -379,6 +380,7 @@ class _MigrationReader:
         self.yields: list[list[_Local]] | None = None  # what the followed method yields, when it has a block
         self.const_assignments: list[Any] = []
         self.all_constants = False
+        self.in_helper_class = False  # walking a method of a non-model class defined in the migration
 
     # -- entry ----------------------------------------------------------------------------------------------
     def classify(self) -> ClassificationResult:
@@ -556,13 +558,15 @@ class _MigrationReader:
             ):
                 value = self.literal(child.child_by_field_name("right"))
                 table = str(value) if value is not None else None
-        if (
-            table is None
-            and not _MODEL_SUPERCLASS.search(superclass)
-            and "::" not in superclass
-            and superclass
-        ):
-            return  # not a model: a helper class of the migration
+        if table is None and not _MODEL_SUPERCLASS.search(superclass) and "::" not in superclass:
+            # Not a model: a helper class of the migration (an old scheduling or job-moving helper kept in
+            # the file). Its methods are walked where they are called, like the migration's own.
+            for child in body.named_children if body is not None else []:
+                if child.type in ("method", "singleton_method"):
+                    method_name = self.text(child.child_by_field_name("name"))
+                    if method_name != "initialize":
+                        self.model_methods.setdefault(method_name, (child, None))
+            return
         table = table or _tableize(name.rsplit("::", 1)[-1])
         self.models[name] = table
         self.models[name.rsplit("::", 1)[-1]] = table
@@ -762,6 +766,9 @@ class _MigrationReader:
                 value = self.literal(node)
                 if isinstance(value, str):
                     return value
+                known = self.catalogue.model_tables.get(name)
+                if known is not None:
+                    return known
                 if self.neutral_receiver(name):
                     return None
                 return _tableize(name)
@@ -1359,7 +1366,9 @@ class _MigrationReader:
                 None if neutral_receiver else receiver, args, block, iterating=block is not None, table=table
             )
             return
-        if method in self.model_methods and (receiver is not None or self.current_model is not None):
+        if method in self.model_methods and (
+            receiver is not None or self.current_model is not None or self.in_helper_class
+        ):
             self.follow_model_method(method, receiver, args, block)
             return
         if receiver is not None and receiver.type in (
@@ -1441,9 +1450,9 @@ class _MigrationReader:
                 )
             self.visit_parts(None, args, block)
             return True
-        if receiver_text.startswith(("Sidekiq::", "Sidekiq.")) and receiver_text not in (
-            "Sidekiq::Cron::Job",
-        ):
+        if (
+            receiver_text == "Sidekiq" or receiver_text.startswith(("Sidekiq::", "Sidekiq."))
+        ) and receiver_text not in ("Sidekiq::Cron::Job",):
             self.add(
                 f"{receiver_text}.{method}",
                 None,
@@ -1451,7 +1460,11 @@ class _MigrationReader:
                 C.BACKGROUND,
                 "Sidekiq API: jobs in Redis, not the database",
             )
-            self.visit_parts(None, args, block)
+            self.visit_parts(None, args, None)
+            if block is not None:
+                # What the Sidekiq API yields (a job, a Redis connection) is Sidekiq's too.
+                self.bind_block(block, [_Local(kind="sidekiq"), _Local(kind="sidekiq")])
+                self.walk_block(block)
             return True
         if method == "steal" and receiver_text.endswith("BackgroundMigration"):
             if block is not None and self.block_only_deletes(block):
@@ -1503,6 +1516,10 @@ class _MigrationReader:
                     C.BACKGROUND,
                     "Sidekiq API: jobs in Redis, not the database",
                 )
+                self.visit_parts(None, args, None)
+                if block is not None:
+                    self.bind_block(block, [_Local(kind="sidekiq"), _Local(kind="sidekiq")])
+                    self.walk_block(block)
                 return True
             if local is not None and local.kind == "redis":
                 plain = all(a.type in ("string", "simple_symbol", "constant") for a in args)
@@ -1806,20 +1823,31 @@ class _MigrationReader:
         definition, table = self.model_methods[method]
         self.visit_parts(receiver, args, None)
         if definition is not None and f"model:{method}" not in self.stack:
-            saved_model, saved_locals = self.current_model, self.locals
-            self.current_model, self.locals = table, {}
+            saved_model, saved_locals, saved_helper = self.current_model, self.locals, self.in_helper_class
+            self.current_model, self.locals, self.in_helper_class = table, {}, table is None
+            parameters = definition.child_by_field_name("parameters")
+            for parameter in parameters.named_children if parameters is not None else []:
+                named = parameter.child_by_field_name("name") if parameter.type != "identifier" else parameter
+                self.locals[self.text(named if named is not None else parameter)] = _Local()
             self.stack.append(f"model:{method}")
             try:
                 self.walk(_body(definition))
             finally:
                 self.stack.pop()
-                self.current_model, self.locals = saved_model, saved_locals
+                self.current_model, self.locals, self.in_helper_class = (
+                    saved_model,
+                    saved_locals,
+                    saved_helper,
+                )
         if block is not None:
             self.bind_block(block, [_Local(table=table)])
             self.walk_block(block)
 
     # -- operations -----------------------------------------------------------------------------------------
     def add(self, helper: str, table: str | None, line: int, cls: MigrationClass, rationale: str) -> None:
+        if cls is C.DATA and table is not None and table in self.catalogue.bookkeeping_tables:
+            # Rows that only track queued background work (job-tracking rows deleted before re-queuing).
+            cls, rationale = C.BACKGROUND, f"{rationale}; {table} only tracks background migration jobs"
         self.operations.append(Operation(helper, table, line, cls, rationale))
 
     def add_rule(self, rule: HelperRule, helper: str, args: list[Any], line: int) -> None:

@@ -321,3 +321,16 @@ def test_argument_semantics_choose_the_class_and_an_unreadable_argument_keeps_th
     result = classify(f"    value_from_elsewhere = ENV['X']\n    {name}({', '.join(unreadable)})")
     assert result.migration_class is rule.cls
     assert rule.cls >= max(case for case, _ in rule.when[1].values())
+
+
+@pytest.mark.parametrize(("constant", "table"), sorted(CATALOGUE.model_tables.items()))
+def test_a_catalogued_model_writes_its_own_table(constant, table):
+    result = classify(f"    {constant}.where(id: 1).delete_all")
+    assert [op.table for op in result.operations] == [table]
+
+
+@pytest.mark.parametrize("table", sorted(CATALOGUE.bookkeeping_tables))
+def test_writes_to_background_bookkeeping_tables_are_background(table):
+    statement = " ".join(["DELETE", "FROM", table, "WHERE", "id", "=", "1"])  # Ruby source, not a query
+    result = classify(f'    execute("{statement}")')
+    assert result.migration_class is C.BACKGROUND, result.reasons
