@@ -83,6 +83,8 @@ class Catalogue:
     model_tables: dict[str, str] = dataclasses.field(default_factory=dict)
     # Tables that only track queued background work: a row write there is `background`, not `data`.
     bookkeeping_tables: frozenset[str] = frozenset()
+    # Redis commands that only read: next to database writes, the writes decide the class.
+    redis_reads: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,7 @@ _CATALOGUE_KEYS = {
     "setting_readers",
     "model_tables",
     "bookkeeping_tables",
+    "redis_reads",
 }
 _HELPER_CLASS_KEYS = {"constructors", "table", "methods"}
 _RULE_KEYS = {"class", "table", "locks", "rationale", "when"}
@@ -328,6 +331,7 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
         setting_readers=names("setting_readers"),
         model_tables=_model_tables(name, data.get("model_tables") or {}),
         bookkeeping_tables=names("bookkeeping_tables"),
+        redis_reads=names("redis_reads"),
     )
 
 

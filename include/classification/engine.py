@@ -1523,7 +1523,13 @@ class _MigrationReader:
                 return True
             if local is not None and local.kind == "redis":
                 plain = all(a.type in ("string", "simple_symbol", "constant") for a in args)
-                if method in ("del", "unlink") and plain and len(args) == 1:
+                if method in self.catalogue.redis_reads:
+                    self.add(f"redis.{method}", None, line, C.NOOP, "reads Redis: nothing changes")
+                    self.visit_parts(None, args, None)
+                    if block is not None:
+                        self.bind_block(block, [_Local(), _Local()])
+                        self.walk_block(block)
+                elif method in ("del", "unlink") and plain and len(args) == 1:
                     self.add(
                         f"redis.{method}",
                         None,
