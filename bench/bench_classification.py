@@ -10,6 +10,9 @@ with the ratio whole/floor and each command's peak memory (resource usage of the
 
     .venv/bin/python bench/bench_classification.py            # 5,000 migrations
     BENCH_MIGRATIONS=20000 .venv/bin/python bench/bench_classification.py
+
+Then, when the development set's file cache exists, the accuracy report of
+`python -m include.classification.evaluate --check` (exit 1 below the bar of issue 15).
 """
 
 from __future__ import annotations
@@ -279,6 +282,26 @@ def main() -> None:
         f"{jobs2 / floor:.2f}x the floor; speed-up {single / jobs2:.2f}x on {os.cpu_count()} cores)  "
         f"peak {jobs2_peak:.0f} MiB (parent)"
     )
+    development_set()
+
+
+def development_set() -> None:
+    """Accuracy on the labelled development set of real migrations, when its file cache is on this machine.
+
+    `make bench` runs this file: with the cache present (PDM_DEVSET_CACHE or the default folder), it prints
+    the report of `python -m include.classification.evaluate --check` and fails when the bar is not met.
+    """
+    from include.classification.evaluate import default_cache
+
+    cache = default_cache()
+    if not cache.is_dir():
+        print(f"development set: no file cache at {cache} (set PDM_DEVSET_CACHE): accuracy not measured")
+        return
+    print(f"development set ({cache}):")
+    argv = [sys.executable, "-m", "include.classification.evaluate", "--cache", str(cache), "--check"]
+    done = subprocess.run(argv, env=_child_env({}), cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"development set below the bar (exit {done.returncode})")
 
 
 if __name__ == "__main__":
