@@ -81,8 +81,10 @@ _INDEX_REMOVERS = frozenset(
 )
 _SENDERS = frozenset({"send", "public_send", "__send__"})
 _QUOTERS = frozenset({"quote_table_name", "quote_column_name", "quote_ident"})
+# A query built with Arel or a relation, given as SQL: a SELECT whatever its conditions.
+_SELECT_BUILDERS = frozenset({"project", "to_sql"})
 # Calls whose first argument names the table of the relation they return.
-_TABLE_FROM_FIRST_ARG = frozenset({"define_batchable_model", "find_partitioned_table"})
+_TABLE_FROM_FIRST_ARG = frozenset({"define_batchable_model", "define_model", "find_partitioned_table"})
 _TO_COLLECTION = frozenset(
     {"to_h", "to_a", "to_set", "to_hash", "with_indifferent_access", "symbolize_keys", "stringify_keys"}
 )
@@ -903,6 +905,10 @@ class _MigrationReader:
             if method in self.methods and (receiver is None or self.text(receiver) == "self"):
                 arguments = node.child_by_field_name("arguments")
                 return self.method_sql(method, arguments.named_children if arguments else [], depth)
+            if receiver is not None and self.select_builder(node):
+                return f"SELECT {DYNAMIC}"
+            if receiver is not None and method == "to_sql":
+                return self.arel_manager_sql(receiver)
             if method in _STRING_METHODS and receiver is not None:
                 return self.sql_text(receiver, depth + 1)
             if method in ("format", "sprintf") and receiver is None:
@@ -923,6 +929,82 @@ class _MigrationReader:
         if kind == "parenthesized_statements" and node.named_children:
             return self.sql_text(node.named_children[-1], depth + 1)
         return None
+
+    def select_builder(self, node: Any, depth: int = 0) -> bool:
+        """`table.project(...).where(...).to_sql` on an `Arel::Table`: a SELECT, whatever its conditions.
+
+        Only a chain of query-building calls that starts at an `Arel::Table` (directly or through a local)
+        and has a `project` (Arel's SELECT list) qualifies: update, delete and insert managers never do.
+        """
+        projected = False
+        while node is not None and node.type == "call":
+            method = self.text(node.child_by_field_name("method"))
+            if method == "project":
+                projected = True
+            elif method not in _SELECT_BUILDERS and method not in self.catalogue.neutral_methods:
+                return False  # anything else in the chain may build other SQL: not read as a SELECT
+            node = node.child_by_field_name("receiver")
+        if node is None or depth > 3:
+            return False
+        if node.type == "identifier":
+            local = self.locals.get(self.text(node))
+            value = local.value if local is not None else None
+            if value is None:
+                return False
+            if (
+                value.type == "call"
+                and self.text(value.child_by_field_name("receiver")).removeprefix("::") == "Arel::Table"
+                and self.text(value.child_by_field_name("method")) == "new"
+            ):
+                return projected
+            return projected and self.select_builder(value, depth + 1) if value.type == "call" else False
+        return False
+
+    def arel_manager_sql(self, node: Any, depth: int = 0) -> str | None:
+        """`Arel::UpdateManager.new(...).table(t)...`, `Arel::DeleteManager.new(...).from(t)...`: the
+        statement's kind (and table, when the Arel::Table it names is static) as SQL text."""
+        table = None
+        while node is not None and depth < 30:
+            depth += 1
+            if node.type == "identifier":
+                local = self.locals.get(self.text(node))
+                node = local.value if local is not None else None
+                continue
+            if node.type != "call":
+                return None
+            method = self.text(node.child_by_field_name("method"))
+            receiver = node.child_by_field_name("receiver")
+            arguments = node.child_by_field_name("arguments")
+            first = (
+                arguments.named_children[0] if arguments is not None and arguments.named_children else None
+            )
+            if method in ("table", "from", "into") and first is not None and table is None:
+                table = self.arel_table_name(first)
+            if method == "new" and receiver is not None:
+                manager = self.text(receiver).removeprefix("::")
+                verb = {
+                    "Arel::UpdateManager": "UPDATE {t} SET",
+                    "Arel::DeleteManager": "DELETE FROM {t}",
+                    "Arel::InsertManager": "INSERT INTO {t}",
+                }.get(manager)
+                if verb is None:
+                    return None
+                return verb.format(t=table or DYNAMIC) + f" {DYNAMIC}"
+            node = receiver
+        return None
+
+    def arel_table_name(self, node: Any) -> str | None:
+        """The table of `Arel::Table.new(:x)`, directly or through a local."""
+        if node.type == "identifier":
+            local = self.locals.get(self.text(node))
+            node = local.value if local is not None else None
+        if node is None or node.type != "call" or self.text(node.child_by_field_name("method")) != "new":
+            return None
+        if self.text(node.child_by_field_name("receiver")).removeprefix("::") != "Arel::Table":
+            return None
+        arguments = node.child_by_field_name("arguments")
+        value = self.literal(arguments.named_children[0]) if arguments and arguments.named_children else None
+        return value if isinstance(value, str) else None
 
     def method_sql(self, name: str, args: list[Any], depth: int) -> str | None:
         """The SQL a private method of the migration returns (its last expression), its parameters bound to
@@ -959,6 +1041,10 @@ class _MigrationReader:
                     given = positional[index]
                 value = self.literal(given if given is not None else parameter.child_by_field_name("value"))
             bound[self.text(named if named is not None else parameter)] = _Local(literal=value)
+        for statement in statements[:-1]:
+            left = statement.child_by_field_name("left") if statement.type == "assignment" else None
+            if left is not None and left.type == "identifier":
+                bound[self.text(left)] = _Local(value=statement.child_by_field_name("right"))
         saved, self.locals = self.locals, bound
         self.stack.append(name)
         try:
@@ -1392,7 +1478,11 @@ class _MigrationReader:
                 and (
                     method.endswith("?")
                     or _ATTRIBUTE.search(method)
-                    or (not method.endswith("!") and not _ACTION_WORDS.search(method))
+                    or (
+                        not method.endswith("!")
+                        and not _ACTION_WORDS.search(method)
+                        and not _value_discarded(node)  # `project.rename_repo if ...` runs for its effect
+                    )
                     or (
                         not method.endswith("!")
                         and node.parent is not None
@@ -1403,6 +1493,17 @@ class _MigrationReader:
             ):
                 self.visit_parts(receiver, args, block)
                 return  # reading an attribute of a local value
+        if (
+            receiver is None
+            and not args
+            and block is None
+            and self.current_model
+            and (
+                method[-1] == "?"
+                or (method[-1] != "!" and not _ACTION_WORDS.search(method) and not _value_discarded(node))
+            )
+        ):
+            return  # inside an inner model's method: a predicate or a column of the record (`raw_metadata`)
         what = f"{self.root_text(receiver)}.{method}" if receiver is not None else method
         root = receiver
         while root is not None and root.type in ("call", "element_reference"):
@@ -1484,8 +1585,13 @@ class _MigrationReader:
                     "runs the queued background jobs inline",
                 )
             return True
-        if method == "perform" and receiver_text.startswith("Gitlab::BackgroundMigration::"):
-            self.add(receiver_text + ".perform", None, line, C.DATA, "runs a background migration inline")
+        if (
+            receiver_text.startswith("Gitlab::BackgroundMigration::")
+            and method.startswith("perform")
+            and not self.neutral_receiver_exact(receiver_text)
+        ):
+            # `.new.perform(...)`, `.new.perform_all_sync`: the background migration's work, run now.
+            self.add(f"{receiver_text}.{method}", None, line, C.DATA, "runs a background migration inline")
             self.visit_parts(None, args, block)
             return True
         if block is not None and f"{receiver_text}.{method}?" in self.predicates and not args:
@@ -1658,6 +1764,10 @@ class _MigrationReader:
         if receiver is None or receiver_text == "self":
             return True
         return receiver_text == "connection" or receiver_text.endswith(".connection")
+
+    def neutral_receiver_exact(self, receiver_text: str) -> bool:
+        """A receiver listed itself (`Gitlab::BackgroundMigration::Logger`), not only under a listed prefix."""
+        return receiver_text.split(".", 1)[0] in self.catalogue.neutral_receivers
 
     def neutral_receiver(self, receiver_text: str) -> bool:
         if not receiver_text:
@@ -2021,6 +2131,21 @@ class _MigrationReader:
             f"annotation says {declared.value} (line {annotation.line}) but the code is {inferred.value}{evidence}; "
             f"the stricter class {inferred.value} is used"
         )
+
+
+_MODIFIERS = frozenset(
+    {"if_modifier", "unless_modifier", "while_modifier", "until_modifier", "rescue_modifier"}
+)
+
+
+def _value_discarded(node: Any) -> bool:
+    """True when a call is a statement of its own (its value unused): it is made for what it does."""
+    parent = node.parent
+    if parent is None:
+        return False
+    if parent.type in _STATEMENT_PARENTS:
+        return True
+    return parent.type in _MODIFIERS and parent.child_by_field_name("body") == node
 
 
 def _body(node: Any) -> Any:

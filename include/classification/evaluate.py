@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from include.classification.classes import MigrationClass
-from include.classification.config import TARGETS, ClassifierConfig
+from include.classification.config import TARGETS, CatalogueError, ClassifierConfig
 from include.classification.engine import classify_source
 
 C = MigrationClass
@@ -213,6 +213,7 @@ def evaluate(
     cache_dir = Path(cache) if cache is not None else default_cache()
     rows = read_labels(labels)
     config = ClassifierConfig(target=target)
+    config.catalogue()  # a broken catalogue is one error now, not an `unknown` for every file
     evaluation = Evaluation(labels=str(labels), cache=str(cache_dir), rows=len(rows))
     for row in rows:
         where = {"repo": row.repo, "path": row.path, "commit": row.commit}
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         evaluation = evaluate(args.labels, args.cache, target=args.target)
-    except LabelsError as exc:
+    except (LabelsError, CatalogueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.format == "json":
