@@ -928,7 +928,24 @@ class _MigrationReader:
             return (left or f" {DYNAMIC} ") + (right or f" {DYNAMIC} ")
         if kind == "parenthesized_statements" and node.named_children:
             return self.sql_text(node.named_children[-1], depth + 1)
+        if kind in ("if", "unless"):
+            taken = self.taken_branch(node)
+            return self.sql_text(taken, depth + 1) if taken is not None else None
         return None
+
+    def taken_branch(self, node: Any) -> Any:
+        """`if Gitlab::Database.postgresql? then <<-SQL ... else ... end`: the value of the branch the target
+        takes, when the condition is known there (else None: both could run)."""
+        value = self.truth(node.child_by_field_name("condition"))
+        if value is None:
+            return None
+        branch = node.child_by_field_name("consequence" if value is (node.type == "if") else "alternative")
+        kept = (
+            [c for c in branch.named_children if c.type not in ("comment", "heredoc_body")]
+            if branch is not None
+            else []
+        )
+        return kept[-1] if kept else None
 
     def select_builder(self, node: Any, depth: int = 0) -> bool:
         """`table.project(...).where(...).to_sql` on an `Arel::Table`: a SELECT, whatever its conditions.
@@ -951,10 +968,12 @@ class _MigrationReader:
             value = local.value if local is not None else None
             if value is None:
                 return False
-            if (
-                value.type == "call"
-                and self.text(value.child_by_field_name("receiver")).removeprefix("::") == "Arel::Table"
-                and self.text(value.child_by_field_name("method")) == "new"
+            if value.type == "call" and (
+                (
+                    self.text(value.child_by_field_name("receiver")).removeprefix("::") == "Arel::Table"
+                    and self.text(value.child_by_field_name("method")) == "new"
+                )
+                or self.text(value.child_by_field_name("method")) == "arel_table"
             ):
                 return projected
             return projected and self.select_builder(value, depth + 1) if value.type == "call" else False
@@ -989,15 +1008,37 @@ class _MigrationReader:
                 }.get(manager)
                 if verb is None:
                     return None
-                return verb.format(t=table or DYNAMIC) + f" {DYNAMIC}"
+                if table is None:
+                    return None  # which table it writes is not readable: its size could not count
+                return verb.format(t=table) + f" {DYNAMIC}"
             node = receiver
         return None
 
     def arel_table_name(self, node: Any) -> str | None:
-        """The table of `Arel::Table.new(:x)`, directly or through a local."""
-        if node.type == "identifier":
+        """The table of `Arel::Table.new(:x)` or `Model.arel_table`, directly, through a local or a private
+        method that returns it."""
+        if (
+            node.type == "identifier"
+            and self.text(node) not in self.locals
+            and self.text(node) in self.methods
+        ):
+            body = _body(self.methods[self.text(node)])
+            statements = [c for c in body.named_children if c.type != "comment"] if body is not None else []
+            node = statements[-1] if len(statements) == 1 else None
+            if node is not None and node.type in ("assignment", "operator_assignment"):
+                node = node.child_by_field_name("right")  # `@users_table ||= Arel::Table.new(:users)`
+            if node is None:
+                return None
+        elif node.type == "identifier":
             local = self.locals.get(self.text(node))
             node = local.value if local is not None else None
+        if (
+            node is not None
+            and node.type == "call"
+            and self.text(node.child_by_field_name("method")) == "arel_table"
+        ):
+            receiver = node.child_by_field_name("receiver")
+            return self.relation_table(receiver) if receiver is not None else None
         if node is None or node.type != "call" or self.text(node.child_by_field_name("method")) != "new":
             return None
         if self.text(node.child_by_field_name("receiver")).removeprefix("::") != "Arel::Table":
@@ -1826,6 +1867,11 @@ class _MigrationReader:
         if node.type not in ("constant", "scope_resolution", "array", "string_array", "symbol_array", "hash"):
             return None
         value = self.literal(node)
+        if value is None and node.type == "array" and node.named_children:
+            # `[Issue, MergeRequest].each do |model|`: each model's table, so that its size counts.
+            if all(c.type in ("constant", "scope_resolution") for c in node.named_children):
+                tables = [self.relation_table(c) for c in node.named_children]
+                return tables if all(tables) else None
         if isinstance(value, dict):
             return [[key, item] for key, item in value.items()] or None
         return value if isinstance(value, list) and value else None
@@ -1834,6 +1880,8 @@ class _MigrationReader:
         """Block parameters bound to one element (destructured when the block takes several)."""
         parameters = block.child_by_field_name("parameters")
         count = len(parameters.named_children) if parameters is not None else 0
+        if count == 1 and parameters.named_children[0].type == "destructured_parameter":
+            return [_Local(literal=element)]  # the whole element, spread by bind_block
         items = element if isinstance(element, list) and count > 1 else [element]
         return [_Local(item if isinstance(item, str) else None, literal=item) for item in items]
 
@@ -1842,6 +1890,17 @@ class _MigrationReader:
         if parameters is None:
             return
         for index, parameter in enumerate(parameters.named_children):
+            if parameter.type == "destructured_parameter":
+                # `|(from_table, column)|`: each name gets its item of the element, when it is known.
+                given = values[index] if index < len(values) else None
+                items = given.literal if given is not None and isinstance(given.literal, list) else []
+                names = [c for c in parameter.named_children if c.type == "identifier"]
+                for position, named in enumerate(names):
+                    item = items[position] if position < len(items) else None
+                    self.locals[self.text(named)] = _Local(
+                        item if isinstance(item, str) else None, literal=item
+                    )
+                continue
             name = parameter.child_by_field_name("name") if parameter.type != "identifier" else parameter
             self.locals[self.text(name if name is not None else parameter)] = (
                 values[index] if index < len(values) else _Local()
