@@ -1872,6 +1872,10 @@ class _MigrationReader:
             if all(c.type in ("constant", "scope_resolution") for c in node.named_children):
                 tables = [self.relation_table(c) for c in node.named_children]
                 return tables if all(tables) else None
+            # `[namespaces_sql, projects_sql].each do |sql|`: the SQL each private method returns.
+            if all(c.type == "identifier" and self.text(c) in self.methods for c in node.named_children):
+                statements = [self.method_sql(self.text(c), [], 0) for c in node.named_children]
+                return statements if all(statements) else None
         if isinstance(value, dict):
             return [[key, item] for key, item in value.items()] or None
         return value if isinstance(value, list) and value else None
