@@ -424,6 +424,7 @@ class _MigrationReader:
             )
         result = ClassificationResult(path, version, name, C.NOOP, "all")
         entry = self.read_class_body(klass, result)
+        self.check_load_time_constants()
         if entry is None:
             self.reasons.append("no `up` or `change` method: Rails runs nothing for this migration")
         else:
@@ -509,6 +510,23 @@ class _MigrationReader:
             if entry in self.methods:
                 return entry
         return None
+
+    def check_load_time_constants(self) -> None:
+        """`TABLE_NAME = namespace_settings` in the class body calls a method when Rails loads the file: no
+        migration method is callable there, so what runs (or whether the file loads at all) is unknown."""
+        for assignment in self.const_assignments:
+            right = assignment.child_by_field_name("right")
+            if right is not None and right.type == "identifier":
+                name = self.text(right)
+                if name not in self.catalogue.neutral_methods:
+                    self.add(
+                        name,
+                        None,
+                        right.start_point[0] + 1,
+                        C.UNKNOWN,
+                        f"constant {self.text(assignment.child_by_field_name('left'))} is set from `{name}`, "
+                        "a call made when the file loads (not a value the engine knows; it may not even load)",
+                    )
 
     def read_simple_declaration(self, match: re.Match[bytes], result: ClassificationResult) -> None:
         """The usual spelling of a declaration, read off its text: what read_declaration makes of it."""
@@ -1468,6 +1486,12 @@ class _MigrationReader:
         if rule is not None and (bare or self.on_connection(receiver, receiver_text)):
             self.add_helper(rule, method, args, block, line)
             return
+        if receiver is not None and receiver.type == "identifier" and rule is None:
+            local = self.locals.get(receiver_text)
+            if local is not None and local.kind == "ruby" and method not in catalogue.receiver_methods:
+                # `jobs.clear`, `ids.uniq!`: a method of a plain Hash/Array/Set built in the migration.
+                self.visit_parts(None, args, block, iterating=block is not None)
+                return
         rule = catalogue.receiver_methods.get(method)
         if rule is not None and receiver is not None and receiver.type == "identifier":
             local = self.locals.get(receiver_text)
@@ -1836,6 +1860,8 @@ class _MigrationReader:
             self.visit(receiver)
         for arg in args:
             if arg.kind_id not in _LITERAL_IDS:
+                if arg.type == "block_argument":
+                    self.symbol_block(arg, receiver, table)
                 self.visit(arg)
         if block is not None:
             if iterating:
@@ -1851,6 +1877,31 @@ class _MigrationReader:
             else:
                 self.bind_block(block, [])
             self.walk_block(block)
+
+    def symbol_block(self, argument: Any, receiver: Any, table: str | None) -> None:
+        """`relation.each_batch(&:delete_all)`: the method named by the symbol runs on every element."""
+        symbol = argument.named_children[0] if argument.named_children else None
+        if symbol is None or symbol.type != "simple_symbol":
+            return
+        method = self.text(symbol)[1:]
+        line = argument.start_point[0] + 1
+        if method in self.model_methods:
+            # A method of an inner model (`find_each(&:recompute_fingerprint)`): walked like a call on it.
+            self.follow_model_method(method, None, [], None)
+            return
+        rule = self.catalogue.receiver_methods.get(method)
+        if rule is not None:
+            if table is None and rule.cls is not C.BACKGROUND:
+                table = self.relation_table(receiver) if receiver is not None else self.current_model
+            self.add(f"&:{method}", table, line, rule.cls, rule.rationale)
+        elif method not in self.catalogue.neutral_methods and not _ATTRIBUTE.search(method):
+            self.add(
+                f"&:{method}",
+                None,
+                line,
+                C.UNKNOWN,
+                f"method passed as a block (&:{method}) that the catalogue does not know",
+            )
 
     def static_elements(self, receiver: Any) -> list[Any] | None:
         """The elements of a constant collection a block iterates (`TABLES.each`, `%i[a b].each_with_index`)."""
