@@ -85,6 +85,34 @@ class Catalogue:
     bookkeeping_tables: frozenset[str] = frozenset()
     # Redis commands that only read: next to database writes, the writes decide the class.
     redis_reads: frozenset[str] = frozenset()
+    # Superclasses (a suffix of the superclass as written) that make a class in a migration a model.
+    model_superclasses: frozenset[str] = frozenset()
+    # Mixins that add batching or query helpers only: a model that includes just these stays plain.
+    plain_mixins: frozenset[str] = frozenset()
+    # Calls whose first argument names the table of the model or relation they return.
+    model_factories: frozenset[str] = frozenset()
+    # Receiver-less iterators whose first argument names the table their block's batches come from.
+    table_iterators: frozenset[str] = frozenset()
+    # Index helpers -> where the index name is (keyword or positional index, in order): a name created and
+    # dropped inside one `up` is a temporary index (cleanup).
+    index_creators: dict[str, tuple[int | str, ...]] = dataclasses.field(default_factory=dict)
+    index_droppers: dict[str, tuple[int | str, ...]] = dataclasses.field(default_factory=dict)
+    # Derived once from the lists above (regular expressions the engine matches class text with).
+    model_superclass: re.Pattern[str] = dataclasses.field(init=False, repr=False, compare=False)
+    plain_mixin: re.Pattern[str] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Longest first: a name that is a prefix of another never cuts it short.
+        superclasses = "|".join(map(re.escape, sorted(self.model_superclasses, key=lambda s: (-len(s), s))))
+        mixins = "|".join(map(re.escape, sorted(self.plain_mixins, key=lambda s: (-len(s), s))))
+        object.__setattr__(
+            self, "model_superclass", re.compile(f"({superclasses})$" if superclasses else "(?!)")
+        )
+        object.__setattr__(
+            self,
+            "plain_mixin",
+            re.compile(rf"\(?\s*(::)?({mixins})\s*\)?|,|\s" if mixins else r",|\s"),
+        )
 
 
 @dataclass(frozen=True)
@@ -276,6 +304,11 @@ _CATALOGUE_KEYS = {
     "model_tables",
     "bookkeeping_tables",
     "redis_reads",
+    "model_superclasses",
+    "plain_mixins",
+    "model_factories",
+    "table_iterators",
+    "index_names",
 }
 _HELPER_CLASS_KEYS = {"constructors", "table", "methods"}
 _RULE_KEYS = {"class", "table", "locks", "rationale", "when"}
@@ -332,7 +365,31 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
         model_tables=_model_tables(name, data.get("model_tables") or {}),
         bookkeeping_tables=names("bookkeeping_tables"),
         redis_reads=names("redis_reads"),
+        model_superclasses=names("model_superclasses"),
+        plain_mixins=names("plain_mixins"),
+        model_factories=names("model_factories"),
+        table_iterators=names("table_iterators"),
+        index_creators=_index_names(name, data.get("index_names") or {}, "creates"),
+        index_droppers=_index_names(name, data.get("index_names") or {}, "drops"),
     )
+
+
+def _index_names(name: str, entries: Any, kind: str) -> dict[str, tuple[int | str, ...]]:
+    """`index_names.creates` / `.drops`: helper -> where its index name argument is."""
+    if not isinstance(entries, dict) or set(entries) - {"creates", "drops"}:
+        raise CatalogueError(f"{name}: index_names: expected a mapping with creates and drops")
+    helpers = entries.get(kind) or {}
+    if not isinstance(helpers, dict):
+        raise CatalogueError(f"{name}: index_names.{kind}: expected a mapping of helper -> where the name is")
+    found: dict[str, tuple[int | str, ...]] = {}
+    for helper, where in helpers.items():
+        spec = tuple(where) if isinstance(where, list) else (where,)
+        if not spec or not all(isinstance(s, int | str) and not isinstance(s, bool) for s in spec):
+            raise CatalogueError(
+                f"{name}: index_names.{kind}.{helper}: expected a keyword, a position or a list of them"
+            )
+        found[str(helper)] = spec
+    return found
 
 
 def _model_tables(name: str, entries: Any) -> dict[str, str]:

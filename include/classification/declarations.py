@@ -12,8 +12,6 @@ from include.classification.rails import (
     DECLARATION_STARTS,
     DECLARATIONS,
     MIGRATION_SUPERCLASS,
-    MODEL_SUPERCLASS,
-    PLAIN_MIXIN,
     PLAIN_MODEL_CALLS,
     SIMPLE_DECLARATION,
     squash,
@@ -175,7 +173,11 @@ class DeclarationReader:
             ):
                 value = self.literal(child.child_by_field_name("right"))
                 table = str(value) if value is not None else None
-        if table is None and not MODEL_SUPERCLASS.search(superclass) and "::" not in superclass:
+        if (
+            table is None
+            and not self.catalogue.model_superclass.search(superclass)
+            and "::" not in superclass
+        ):
             # Not a model: a helper class of the migration (an old scheduling or job-moving helper kept in
             # the file). Its methods are walked where they are called, like the migration's own.
             for child in body.named_children if body is not None else []:
@@ -214,5 +216,5 @@ class DeclarationReader:
         if method not in PLAIN_MODEL_CALLS:
             return False
         if method in ("include", "extend"):
-            return not PLAIN_MIXIN.sub("", self.text(node.child_by_field_name("arguments")))
+            return not self.catalogue.plain_mixin.sub("", self.text(node.child_by_field_name("arguments")))
         return True

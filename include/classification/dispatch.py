@@ -11,7 +11,6 @@ from include.classification.rails import (
     ACTION_WORDS,
     ATTRIBUTE,
     SENDERS,
-    TABLE_ITERATORS,
 )
 from include.classification.rules import SPECIAL_RULES
 from include.classification.rules.helper_classes import helper_class_call
@@ -153,7 +152,7 @@ class Dispatcher:
         neutral_receiver = self.neutral_receiver(receiver_text)
         if neutral_receiver or method in catalogue.neutral_methods:
             table = None
-            if receiver is None and args and method in TABLE_ITERATORS:
+            if receiver is None and args and method in catalogue.table_iterators:
                 table = self.table_name(args[0])  # each_batch(:table, scope: ...) { |batch| ... }
             self.visit_parts(
                 None if neutral_receiver else receiver, args, block, iterating=block is not None, table=table

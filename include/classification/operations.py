@@ -7,10 +7,6 @@ from typing import TYPE_CHECKING
 
 from include.classification.classes import MigrationClass, most_restrictive
 from include.classification.config import HelperRule
-from include.classification.rails import (
-    INDEX_ADDERS,
-    INDEX_REMOVERS,
-)
 from include.classification.result import Operation
 from include.classification.scope import Local
 from include.classification.sql import SqlVerdict, classify_sql
@@ -82,7 +78,7 @@ class OperationRecorder:
         self, rule: HelperRule, method: str, args: list[Node], block: Node | None, line: int
     ) -> None:
         self.add_rule(rule, method, args, line)
-        if method in INDEX_ADDERS or method in INDEX_REMOVERS:
+        if method in self.catalogue.index_creators or method in self.catalogue.index_droppers:
             self.track_index(method, args)
         for arg in args:
             if arg.kind_id not in LITERAL_IDS:
@@ -92,7 +88,7 @@ class OperationRecorder:
             self.bind_block(block, [Local(kind="helper"), Local(kind="helper")])
             self.walk_block(block)
 
-    def add_sql(self, method: str, receiver_text: str, argument: Node, line: int) -> None:
+    def add_sql(self, method: str, receiver_text: str, argument: Node | None, line: int) -> None:
         helper = f"{receiver_text}.{method}" if receiver_text and receiver_text != "self" else method
         sql = self.sql_text(argument) if argument is not None else None
         verdicts = classify_sql(sql)
@@ -113,12 +109,19 @@ class OperationRecorder:
 
     def track_index(self, method: str, args: list[Node]) -> None:
         """Remember index names created and dropped: a temporary index makes the migration cleanup."""
-        if method not in INDEX_ADDERS and method not in INDEX_REMOVERS:
+        creators = self.catalogue.index_creators
+        where = creators.get(method) or self.catalogue.index_droppers.get(method)
+        if where is None:
             return
-        name = self.keyword(args, "name")
-        if name is None and method == "remove_concurrent_index_by_name":
-            positional = [a for a in args if a.type not in ("pair", "hash")]
-            name = positional[1] if len(positional) > 1 else None
+        name = None
+        for spec in where:
+            if isinstance(spec, int):
+                positional = [a for a in args if a.type not in ("pair", "hash")]
+                name = positional[spec] if len(positional) > spec else None
+            else:
+                name = self.keyword(args, spec)
+            if name is not None:
+                break
         value = self.literal(name) if name is not None else None
         if isinstance(value, str):
-            (self.indexes_added if method in INDEX_ADDERS else self.indexes_removed)[value] = 1
+            (self.indexes_added if method in creators else self.indexes_removed)[value] = 1

@@ -10,7 +10,6 @@ import re
 
 FILE_NAME = re.compile(r"^(\d+)_([a-z0-9_]+)\.rb$")
 MIGRATION_SUPERCLASS = re.compile(r"Migration(\[|$)")
-MODEL_SUPERCLASS = re.compile(r"(MigrationRecord|ApplicationRecord|ActiveRecord::Base|SharedModel|Model)$")
 SPACE = re.compile(r"\s+|\(\)")
 DECLARATIONS = frozenset(
     {b"restrict_gitlab_migration", b"milestone", b"disable_ddl_transaction!", b"enable_lock_retries!"}
@@ -23,37 +22,20 @@ SIMPLE_DECLARATION = re.compile(
     rb"|milestone[ \t]+(['\"])(\d+(?:\.\d+)*)\2"
     rb"|restrict_gitlab_migration[ \t]+gitlab_schema:[ \t]*:([A-Za-z_][A-Za-z0-9_]*)"
 )
-INDEX_ADDERS = frozenset({"add_concurrent_index", "add_index", "add_concurrent_partitioned_index"})
-INDEX_REMOVERS = frozenset(
-    {
-        "remove_concurrent_index_by_name",
-        "remove_concurrent_index",
-        "remove_index",
-        "remove_concurrent_partitioned_index_by_name",
-    }
-)
 SENDERS = frozenset({"send", "public_send", "__send__"})
 QUOTERS = frozenset({"quote_table_name", "quote_column_name", "quote_ident"})
 # A query built with Arel or a relation, given as SQL: a SELECT whatever its conditions.
 SELECT_BUILDERS = frozenset({"project", "to_sql"})
-# Calls whose first argument names the table of the relation they return.
-TABLE_FROM_FIRST_ARG = frozenset({"define_batchable_model", "define_model", "find_partitioned_table"})
 TO_COLLECTION = frozenset(
     {"to_h", "to_a", "to_set", "to_hash", "with_indifferent_access", "symbolize_keys", "stringify_keys"}
-)
-# Mixins that add batching or query helpers only (no callbacks, no writes): a model with just these is plain.
-PLAIN_MIXIN = re.compile(
-    r"\(?\s*(::)?(EachBatch|FromUnion|IgnorableColumns|Gitlab::Database::PartitioningMigrationHelpers)\s*\)?|,|\s"
 )
 # What a model body may declare and stay plain (no associations, callbacks or application mixins).
 PLAIN_MODEL_CALLS = frozenset(
     {"include", "extend", "scope", "serialize", "ignore_column", "ignore_columns", "enum", "attribute"}
 )
-# Parents of a call in statement position: its value is discarded, so it runs for its effect.
 RUBY_COLLECTIONS = frozenset({"Hash", "Array", "Set", "::Hash", "::Array", "::Set"})
 # A constant array walked element by element (`TABLES.each do |table|`): at most this many walks.
 MAX_UNROLL = 40
-TABLE_ITERATORS = frozenset({"each_batch", "each_batch_range", "each_partition", "within_each_partition"})
 STRING_METHODS = frozenset(
     {
         "squish",

@@ -7,10 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from include.classification.classes import MigrationClass
 from include.classification.rails import (
-    MODEL_SUPERCLASS,
     QUOTERS,
     RUBY_COLLECTIONS,
-    TABLE_FROM_FIRST_ARG,
     TO_COLLECTION,
     tableize,
 )
@@ -168,7 +166,7 @@ class ValueReader:
                     and self.text(receiver).removeprefix("::") == "Class"
                 ):
                     return self.anonymous_model_table(node)
-                if method in TABLE_FROM_FIRST_ARG or (
+                if method in self.catalogue.model_factories or (
                     method == "new" and self.text(receiver).endswith("Table")
                 ):
                     arguments = node.child_by_field_name("arguments")
@@ -232,7 +230,7 @@ class ValueReader:
         """
         arguments = node.child_by_field_name("arguments")
         parent = arguments.named_children[0] if arguments is not None and arguments.named_children else None
-        if parent is None or not MODEL_SUPERCLASS.search(self.text(parent)):
+        if parent is None or not self.catalogue.model_superclass.search(self.text(parent)):
             return None
         block = node.child_by_field_name("block")
         body = block.child_by_field_name("body") if block is not None else None
