@@ -184,7 +184,7 @@ def _mtime(path: str) -> float:
     try:
         return os.stat(path).st_mtime
     except OSError as exc:
-        raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from None
+        raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from exc
 
 
 def _read_yaml(path: str) -> dict[str, Any]:
@@ -192,7 +192,7 @@ def _read_yaml(path: str) -> dict[str, Any]:
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError as exc:
-        raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from None
+        raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from exc
     data = _cached_yaml(path, raw)
     if data is _MISS:
         data = _parse_yaml(path, raw)
@@ -210,14 +210,14 @@ def _parse_yaml(path: str, raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CatalogueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise CatalogueError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     if "\r" in text:  # as text-mode reading did: universal newlines
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader (C or pure Python)
     except yaml.YAMLError as exc:
-        raise CatalogueError(f"{path}: not valid YAML ({exc})") from None
+        raise CatalogueError(f"{path}: not valid YAML ({exc})") from exc
 
 
 _MISS = object()
