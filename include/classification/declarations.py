@@ -18,6 +18,7 @@ from include.classification.rails import (
     tableize,
 )
 from include.classification.result import ClassificationResult
+from include.classification.state import ReaderState
 from include.classification.tree import (
     body_of,
     node_kinds,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 C = MigrationClass
 
 
-class DeclarationReader:
+class DeclarationReader(ReaderState):
     """Part of the migration reader (engine.MigrationReader): declarations."""
 
     __slots__ = ()

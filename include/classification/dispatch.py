@@ -14,6 +14,7 @@ from include.classification.rails import (
 )
 from include.classification.rules import SPECIAL_RULES
 from include.classification.rules.helper_classes import helper_class_call
+from include.classification.state import ReaderState
 from include.classification.tree import (
     STATEMENT_PARENTS,
     value_discarded,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 C = MigrationClass
 
 
-class Dispatcher:
+class Dispatcher(ReaderState):
     """Part of the migration reader (engine.MigrationReader): dispatch."""
 
     __slots__ = ()

@@ -15,28 +15,22 @@ reading has its own module:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from include.classification.annotation import apply_annotation, find_annotation
 from include.classification.classes import MigrationClass
-from include.classification.config import Catalogue, ClassifierConfig, TableList
+from include.classification.config import ClassifierConfig
 from include.classification.declarations import DeclarationReader
 from include.classification.dispatch import Dispatcher
 from include.classification.files import failed, read_bounded, unloadable
 from include.classification.guards import GuardReader
 from include.classification.operations import OperationRecorder
 from include.classification.rails import squash, version_and_name
-from include.classification.result import ClassificationResult, Operation
-from include.classification.scope import Local
+from include.classification.result import ClassificationResult
 from include.classification.sqltext import SqlTextReader
 from include.classification.tree import body_of, captures, first_error_line, get_parser
 from include.classification.values import ValueReader
 from include.classification.verdict import finish
 from include.classification.walk import Walker
-
-if TYPE_CHECKING:
-    from tree_sitter import Node
-
 
 __all__ = ["MigrationReader", "classify_path", "classify_source", "version_and_name"]
 
@@ -80,64 +74,10 @@ class MigrationReader(
 ):
     """One file's analysis: parse, find the migration class, walk `up`, build the result."""
 
-    __slots__ = (
-        "all_constants",
-        "catalogue",
-        "config",
-        "const_assignments",
-        "const_nodes",
-        "const_values",
-        "current_model",
-        "data",
-        "followed",
-        "heredocs",
-        "indexes_added",
-        "indexes_removed",
-        "locals",
-        "methods",
-        "model_methods",
-        "models",
-        "operations",
-        "path",
-        "plain_models",
-        "predicates",
-        "reasons",
-        "root",
-        "stack",
-        "tables",
-        "yields",
-        "in_helper_class",
-    )
-
-    def __init__(self, data: bytes, path: str, config: ClassifierConfig) -> None:
-        self.data = data
-        self.path = path
-        self.config = config
-        self.catalogue: Catalogue = config.catalogue()
-        self.tables: TableList = config.tables()
-        self.predicates = self.catalogue.predicates.get(config.target, {})
-        self.operations: list[Operation] = []
-        self.reasons: list[str] = []
-        self.const_nodes: dict[str, Node | None] = {}
-        self.const_values: dict[str, Any] = {}  # static values (None: not static)
-        self.methods: dict[str, Node] = {}
-        self.models: dict[str, str] = {}
-        self.plain_models: set[str] = set()
-        self.model_methods: dict[str, tuple[Node | None, str | None]] = {}
-        self.heredocs: dict[int, Node] | None = None
-        self.locals: dict[str, Local] = {}
-        self.stack: list[str] = []
-        self.followed: set[tuple[str, str]] = set()
-        self.current_model: str | None = None
-        self.indexes_added: dict[str, int] = {}
-        self.indexes_removed: dict[str, int] = {}
-        self.root: Node | None = None
-        self.yields: list[list[Local]] | None = None  # what the followed method yields, when it has a block
-        self.const_assignments: list[Node] = []
-        self.all_constants = False
-        self.in_helper_class = False  # walking a method of a non-model class defined in the migration
+    __slots__ = ()
 
     def classify(self) -> ClassificationResult:
+        """Check the file, parse it, read the class body, walk `up` (or `change`), then the verdict."""
         data, path = self.data, self.path
         version, name = version_and_name(path)
         unreadable = unloadable(data, self.config.max_bytes)

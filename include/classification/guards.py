@@ -9,6 +9,7 @@ from include.classification.classes import MigrationClass
 from include.classification.rails import (
     SPACE,
 )
+from include.classification.state import ReaderState
 from include.classification.tree import (
     body_of,
 )
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 C = MigrationClass
 
 
-class GuardReader:
+class GuardReader(ReaderState):
     """Part of the migration reader (engine.MigrationReader): guards."""
 
     __slots__ = ()

@@ -10,6 +10,7 @@ from include.classification.config import HelperRule
 from include.classification.result import Operation
 from include.classification.scope import Local
 from include.classification.sql import SqlVerdict, classify_sql
+from include.classification.state import ReaderState
 from include.classification.tree import (
     LITERAL_IDS,
 )
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 C = MigrationClass
 
 
-class OperationRecorder:
+class OperationRecorder(ReaderState):
     """Part of the migration reader (engine.MigrationReader): operations."""
 
     __slots__ = ()

@@ -13,6 +13,7 @@ from include.classification.rails import (
 )
 from include.classification.scope import Local
 from include.classification.sql import DYNAMIC
+from include.classification.state import ReaderState
 from include.classification.tree import (
     body_of,
 )
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 C = MigrationClass
 
 
-class SqlTextReader:
+class SqlTextReader(ReaderState):
     """Part of the migration reader (engine.MigrationReader): sqltext."""
 
     __slots__ = ()

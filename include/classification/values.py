@@ -12,6 +12,7 @@ from include.classification.rails import (
     TO_COLLECTION,
     tableize,
 )
+from include.classification.state import ReaderState
 from include.classification.tree import (
     body_of,
 )
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 C = MigrationClass
 
 
-class ValueReader:
+class ValueReader(ReaderState):
     """Part of the migration reader (engine.MigrationReader): values."""
 
     __slots__ = ()

@@ -13,6 +13,7 @@ from include.classification.rails import (
 from include.classification.rules.helper_classes import helper_instance
 from include.classification.rules.symbol_blocks import symbol_block
 from include.classification.scope import Local
+from include.classification.state import ReaderState
 from include.classification.tree import (
     LITERAL_IDS,
     V_ASSIGNMENT,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 C = MigrationClass
 
 
-class Walker:
+class Walker(ReaderState):
     """Part of the migration reader (engine.MigrationReader): walk."""
 
     __slots__ = ()
