@@ -14,6 +14,7 @@ from include.classification.rails import (
 )
 from include.classification.rules import SPECIAL_RULES
 from include.classification.rules.helper_classes import helper_class_call
+from include.classification.rules.rails_cache import RAILS_CACHE
 from include.classification.state import ReaderState
 from include.classification.tree import (
     STATEMENT_PARENTS,
@@ -70,7 +71,7 @@ class Dispatcher(ReaderState):
                 # `send(:helper, ...)` with a literal name is a plain call of that helper.
                 self.dispatch(node, target, receiver, args[1:], block)
                 return
-        if method in catalogue.dynamic_methods and receiver_text not in ("Rails.cache",):
+        if method in catalogue.dynamic_methods and receiver_text != RAILS_CACHE:
             self.add(
                 f"{receiver_text + '.' if receiver_text else ''}{method}",
                 None,

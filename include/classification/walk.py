@@ -11,6 +11,7 @@ from include.classification.rails import (
     MAX_UNROLL,
 )
 from include.classification.rules.helper_classes import helper_instance
+from include.classification.rules.sidekiq import SIDEKIQ_PREFIXES
 from include.classification.rules.symbol_blocks import symbol_block
 from include.classification.scope import Local
 from include.classification.state import ReaderState
@@ -185,7 +186,7 @@ class Walker(ReaderState):
                 instance = helper_instance(self, right) if self.catalogue.helper_classes else None
                 if instance is not None:
                     local.kind, local.instance, local.table = "helper_class", instance[0], instance[1]
-                elif self.text(right).removeprefix("::").startswith(("Sidekiq::", "Sidekiq.")):
+                elif self.text(right).removeprefix("::").startswith(SIDEKIQ_PREFIXES):
                     local.kind = "sidekiq"
                 else:
                     local.table = self.relation_table(right)

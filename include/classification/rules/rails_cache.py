@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from include.classification.engine import MigrationReader
 
 C = MigrationClass
+RAILS_CACHE = "Rails.cache"
+# Calls on one cache key.
+ONE_KEY = ("delete", "read", "fetch", "exist?", "write")
 
 
 def rails_cache(
@@ -26,8 +29,8 @@ def rails_cache(
     line: int,
 ) -> bool:
     """Rails.cache.<method>: noop for one key, unknown for work over many keys."""
-    if receiver_text == "Rails.cache":
-        if method in ("delete", "read", "fetch", "exist?", "write"):
+    if receiver_text == RAILS_CACHE:
+        if method in ONE_KEY:
             reader.add(f"Rails.cache.{method}", None, line, C.NOOP, "one cache key: nothing in the database")
         else:
             reader.add(

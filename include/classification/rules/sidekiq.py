@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from include.classification.engine import MigrationReader
 
 C = MigrationClass
+# How a Sidekiq API receiver starts (`Sidekiq::Queue`, `Sidekiq.redis`).
+SIDEKIQ_PREFIXES = ("Sidekiq::", "Sidekiq.")
+# Sidekiq classes the catalogue judges itself (cron jobs are `qualified` entries).
+CATALOGUED = ("Sidekiq::Cron::Job",)
 
 
 def sidekiq_api(
@@ -28,8 +32,8 @@ def sidekiq_api(
 ) -> bool:
     """A call on Sidekiq or one of its classes: background; its block gets Sidekiq handles."""
     if (
-        receiver_text == "Sidekiq" or receiver_text.startswith(("Sidekiq::", "Sidekiq."))
-    ) and receiver_text not in ("Sidekiq::Cron::Job",):
+        receiver_text == "Sidekiq" or receiver_text.startswith(SIDEKIQ_PREFIXES)
+    ) and receiver_text not in CATALOGUED:
         reader.add(
             f"{receiver_text}.{method}",
             None,
