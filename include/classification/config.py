@@ -310,6 +310,14 @@ _CATALOGUE_KEYS = {
     "table_iterators",
     "index_names",
 }
+# Sections without which the engine would read less than it can (never a stricter class): required.
+_SPELLING_SECTIONS = (
+    "model_superclasses",
+    "plain_mixins",
+    "model_factories",
+    "table_iterators",
+    "index_names",
+)
 _HELPER_CLASS_KEYS = {"constructors", "table", "methods"}
 _RULE_KEYS = {"class", "table", "locks", "rationale", "when"}
 
@@ -349,7 +357,7 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
     schemas = data.get("schemas") or {}
     if not isinstance(schemas, dict):
         raise CatalogueError(f"{name}: schemas: expected a mapping of gitlab_schema -> database")
-    return Catalogue(
+    catalogue = Catalogue(
         helpers=rules("helpers"),
         receiver_methods=rules("receiver_methods"),
         qualified={k.removeprefix("::"): v for k, v in rules("qualified").items()},
@@ -372,6 +380,14 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
         index_creators=_index_names(name, data.get("index_names") or {}, "creates"),
         index_droppers=_index_names(name, data.get("index_names") or {}, "drops"),
     )
+    missing = [section for section in _SPELLING_SECTIONS if not data.get(section)]
+    if missing:
+        # Fail closed: without them a batch's table (and so its size) or an inner model would go unseen.
+        raise CatalogueError(
+            f"{name}: missing section {missing[0]!r} (a catalogue must say how models, batching and "
+            "indexes are spelled; copy it from the shipped catalogue.yaml)"
+        )
+    return catalogue
 
 
 def _index_names(name: str, entries: Any, kind: str) -> dict[str, tuple[int | str, ...]]:
