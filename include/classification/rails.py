@@ -1,7 +1,9 @@
 """Rails' vocabulary as the classifier reads it: migration file names, class shapes, declarations,
 method-name conventions and ActiveSupport's table-name inflection.
 
-These are facts about Rails and Ruby themselves (not GitLab helpers, which live in catalogue.yaml).
+These are facts about Rails and Ruby themselves, plus the declarations of GitLab's migration class that
+fill fields of the result (`restrict_gitlab_migration`, `milestone`); what a helper does at PDM time is
+never here but in catalogue.yaml.
 """
 
 from __future__ import annotations
