@@ -1,12 +1,18 @@
-"""The explicit annotation a migration author writes: `# pdm: class=<class> reason="<why>"`."""
+"""The explicit annotation a migration author writes: `# pdm: class=<class> reason="<why>"`, and what it
+changes in a result (it decides when it is as strict as the code; a lighter one is a conflict)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from include.classification.classes import MigrationClass
+from include.classification.classes import MigrationClass, most_restrictive
+from include.classification.result import ClassificationResult
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 _MARK = re.compile(r"^#\s*pdm:\s*(?P<body>.*?)\s*$", re.IGNORECASE)
 _PAIR = re.compile(r"""(?P<key>[a-z_]+)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s"']+))""", re.I)
@@ -57,11 +63,11 @@ def parse_annotation(comment: str, line: int) -> Annotation | None:
     return Annotation(line, cls, values.get("reason", "").strip())
 
 
-def find_annotation(data: bytes, root: Any) -> Annotation | None:
-    """The first `# pdm:` annotation among the file's comments (real comments only, not strings)."""
-    from include.classification.engine import _captures
+def find_annotation(comments: Iterable[Node]) -> Annotation | None:
+    """The first `# pdm:` annotation among the file's comments (real comments only, not strings).
 
-    comments = _captures("(comment) @c", root).get("c", [])
+    The engine passes the comment nodes in (a tree-sitter query): this module never parses Ruby itself.
+    """
     for comment in sorted(comments, key=lambda n: n.start_byte):
         text = comment.text.decode("utf-8", "replace")
         if "pdm:" not in text.lower():
@@ -71,3 +77,34 @@ def find_annotation(data: bytes, root: Any) -> Annotation | None:
             if annotation is not None:
                 return annotation
     return None
+
+
+def apply_annotation(result: ClassificationResult, annotation: Annotation) -> None:
+    """An explicit `# pdm:` annotation decides when it is as strict as the code; lighter is a conflict."""
+    if annotation.error:
+        result.conflicts.append(f"annotation ignored (line {annotation.line}): {annotation.error}")
+        return
+    declared, inferred = annotation.cls, result.migration_class
+    reason = annotation.reason or "no reason given"
+    if declared >= inferred:
+        result.migration_class = declared
+        result.annotated = True
+        result.reasons.insert(0, f"annotated {declared.value} (line {annotation.line}): {reason}")
+        return
+    known = most_restrictive(op.cls for op in result.operations if op.cls is not MigrationClass.UNKNOWN)
+    if inferred is MigrationClass.UNKNOWN and declared >= known:
+        # `unknown` means "a human must say": the annotation is that human's word for calls the engine
+        # cannot bound, as long as it is not lighter than what the engine can see.
+        result.migration_class = declared
+        result.annotated = True
+        result.reasons.insert(
+            0,
+            f"annotated {declared.value} (line {annotation.line}): {reason} (decides calls the engine cannot bound)",
+        )
+        return
+    strongest = next((op for op in result.operations if op.cls is inferred), None)
+    evidence = f" ({strongest.helper}, line {strongest.line})" if strongest else ""
+    result.conflicts.append(
+        f"annotation says {declared.value} (line {annotation.line}) but the code is {inferred.value}{evidence}; "
+        f"the stricter class {inferred.value} is used"
+    )

@@ -57,4 +57,4 @@ _RANK = {member: index for index, member in enumerate(MigrationClass)}
 
 def most_restrictive(classes: Iterable[MigrationClass]) -> MigrationClass:
     """The strictest class of a set; an empty set is `noop` (nothing to do)."""
-    return max(classes, default=MigrationClass.NOOP, key=lambda c: c.rank)
+    return max(classes, default=MigrationClass.NOOP, key=_RANK.__getitem__)  # the first of the strictest

@@ -85,6 +85,34 @@ class Catalogue:
     bookkeeping_tables: frozenset[str] = frozenset()
     # Redis commands that only read: next to database writes, the writes decide the class.
     redis_reads: frozenset[str] = frozenset()
+    # Superclasses (a suffix of the superclass as written) that make a class in a migration a model.
+    model_superclasses: frozenset[str] = frozenset()
+    # Mixins that add batching or query helpers only: a model that includes just these stays plain.
+    plain_mixins: frozenset[str] = frozenset()
+    # Calls whose first argument names the table of the model or relation they return.
+    model_factories: frozenset[str] = frozenset()
+    # Receiver-less iterators whose first argument names the table their block's batches come from.
+    table_iterators: frozenset[str] = frozenset()
+    # Index helpers -> where the index name is (keyword or positional index, in order): a name created and
+    # dropped inside one `up` is a temporary index (cleanup).
+    index_creators: dict[str, tuple[int | str, ...]] = dataclasses.field(default_factory=dict)
+    index_droppers: dict[str, tuple[int | str, ...]] = dataclasses.field(default_factory=dict)
+    # Derived once from the lists above (regular expressions the engine matches class text with).
+    model_superclass: re.Pattern[str] = dataclasses.field(init=False, repr=False, compare=False)
+    plain_mixin: re.Pattern[str] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Longest first: a name that is a prefix of another never cuts it short.
+        superclasses = "|".join(map(re.escape, sorted(self.model_superclasses, key=lambda s: (-len(s), s))))
+        mixins = "|".join(map(re.escape, sorted(self.plain_mixins, key=lambda s: (-len(s), s))))
+        object.__setattr__(
+            self, "model_superclass", re.compile(f"({superclasses})$" if superclasses else "(?!)")
+        )
+        object.__setattr__(
+            self,
+            "plain_mixin",
+            re.compile(rf"\(?\s*(::)?({mixins})\s*\)?|,|\s" if mixins else r",|\s"),
+        )
 
 
 @dataclass(frozen=True)
@@ -156,7 +184,7 @@ def _mtime(path: str) -> float:
     try:
         return os.stat(path).st_mtime
     except OSError as exc:
-        raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from None
+        raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from exc
 
 
 def _read_yaml(path: str) -> dict[str, Any]:
@@ -164,7 +192,7 @@ def _read_yaml(path: str) -> dict[str, Any]:
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError as exc:
-        raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from None
+        raise CatalogueError(f"{path}: cannot read ({exc.strerror})") from exc
     data = _cached_yaml(path, raw)
     if data is _MISS:
         data = _parse_yaml(path, raw)
@@ -182,14 +210,14 @@ def _parse_yaml(path: str, raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CatalogueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise CatalogueError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     if "\r" in text:  # as text-mode reading did: universal newlines
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader (C or pure Python)
     except yaml.YAMLError as exc:
-        raise CatalogueError(f"{path}: not valid YAML ({exc})") from None
+        raise CatalogueError(f"{path}: not valid YAML ({exc})") from exc
 
 
 _MISS = object()
@@ -276,7 +304,20 @@ _CATALOGUE_KEYS = {
     "model_tables",
     "bookkeeping_tables",
     "redis_reads",
+    "model_superclasses",
+    "plain_mixins",
+    "model_factories",
+    "table_iterators",
+    "index_names",
 }
+# Sections without which the engine would read less than it can (never a stricter class): required.
+_SPELLING_SECTIONS = (
+    "model_superclasses",
+    "plain_mixins",
+    "model_factories",
+    "table_iterators",
+    "index_names",
+)
 _HELPER_CLASS_KEYS = {"constructors", "table", "methods"}
 _RULE_KEYS = {"class", "table", "locks", "rationale", "when"}
 
@@ -316,7 +357,7 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
     schemas = data.get("schemas") or {}
     if not isinstance(schemas, dict):
         raise CatalogueError(f"{name}: schemas: expected a mapping of gitlab_schema -> database")
-    return Catalogue(
+    catalogue = Catalogue(
         helpers=rules("helpers"),
         receiver_methods=rules("receiver_methods"),
         qualified={k.removeprefix("::"): v for k, v in rules("qualified").items()},
@@ -332,7 +373,39 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
         model_tables=_model_tables(name, data.get("model_tables") or {}),
         bookkeeping_tables=names("bookkeeping_tables"),
         redis_reads=names("redis_reads"),
+        model_superclasses=names("model_superclasses"),
+        plain_mixins=names("plain_mixins"),
+        model_factories=names("model_factories"),
+        table_iterators=names("table_iterators"),
+        index_creators=_index_names(name, data.get("index_names") or {}, "creates"),
+        index_droppers=_index_names(name, data.get("index_names") or {}, "drops"),
     )
+    missing = [section for section in _SPELLING_SECTIONS if not data.get(section)]
+    if missing:
+        # Fail closed: without them a batch's table (and so its size) or an inner model would go unseen.
+        raise CatalogueError(
+            f"{name}: missing section {missing[0]!r} (a catalogue must say how models, batching and "
+            "indexes are spelled; copy it from the shipped catalogue.yaml)"
+        )
+    return catalogue
+
+
+def _index_names(name: str, entries: Any, kind: str) -> dict[str, tuple[int | str, ...]]:
+    """`index_names.creates` / `.drops`: helper -> where its index name argument is."""
+    if not isinstance(entries, dict) or set(entries) - {"creates", "drops"}:
+        raise CatalogueError(f"{name}: index_names: expected a mapping with creates and drops")
+    helpers = entries.get(kind) or {}
+    if not isinstance(helpers, dict):
+        raise CatalogueError(f"{name}: index_names.{kind}: expected a mapping of helper -> where the name is")
+    found: dict[str, tuple[int | str, ...]] = {}
+    for helper, where in helpers.items():
+        spec = tuple(where) if isinstance(where, list) else (where,)
+        if not spec or not all(isinstance(s, int | str) and not isinstance(s, bool) for s in spec):
+            raise CatalogueError(
+                f"{name}: index_names.{kind}.{helper}: expected a keyword, a position or a list of them"
+            )
+        found[str(helper)] = spec
+    return found
 
 
 def _model_tables(name: str, entries: Any) -> dict[str, str]:

@@ -201,9 +201,9 @@ def read_labels(path: str | Path) -> list[LabelledFile]:
                 )
             return rows
     except OSError as exc:
-        raise LabelsError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        raise LabelsError(f"{name}: cannot read ({exc.strerror or exc})") from exc
     except csv.Error as exc:
-        raise LabelsError(f"{name}: not valid CSV ({exc})") from None
+        raise LabelsError(f"{name}: not valid CSV ({exc})") from exc
 
 
 def evaluate(

@@ -26,10 +26,10 @@ def is_post_deploy_migration(path: str) -> bool:
 def _git(repo: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(["git", "-C", repo, *args], capture_output=True, timeout=120, check=False)
-    except FileNotFoundError:
-        raise GitRangeError("the `git` command is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise GitRangeError(f"git {' '.join(args[:2])} in {repo} took over 120 s") from None
+    except FileNotFoundError as exc:
+        raise GitRangeError("the `git` command is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise GitRangeError(f"git {' '.join(args[:2])} in {repo} took over 120 s") from exc
 
 
 def added_post_deploy_migrations(repo: str | Path, spec: str) -> list[tuple[str, bytes]]:

@@ -221,6 +221,13 @@ def write(tmp_path: Path, name: str, text: str) -> str:
         ),
         ("helper_classes:\n  X: {builders: [new], methods: {}}\n", "my.yaml: helper_classes.X: unknown key"),
         ("helpers: {a: [\n", "my.yaml: not valid YAML"),
+        ("index_names:\n  built: {}\n", "my.yaml: index_names: expected a mapping with creates and drops"),
+        (
+            "index_names:\n  drops: {remove_index: [1.5]}\n",
+            "my.yaml: index_names.drops.remove_index: expected",
+        ),
+        ("model_superclasses: Model\n", "my.yaml: model_superclasses: expected a list"),
+        ("helpers: {}\n", "my.yaml: missing section 'model_superclasses'"),
         ("- just\n- a list\n", "expected a mapping at the top level"),
     ],
 )

@@ -206,7 +206,7 @@ def test_deep_nesting_is_a_result_not_an_exception():
 
 def test_the_parser_is_created_lazily_not_at_import():
     code = (
-        "import include.classification as c, include.classification.engine as e\n"
+        "import include.classification as c, include.classification.tree as e\n"
         "assert e._PARSER is None\n"
         "c.classify_source('class X < Gitlab::Database::Migration[2.3]; end', '20260101000000_x.rb')\n"
         "assert e._PARSER is not None\n"
