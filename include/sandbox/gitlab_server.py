@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import yaml
 
+from include.sandbox import gitlab_access as access
 from include.sandbox import gitlab_shapes as shapes
 from include.sandbox.gitlab_world import (
     DEPLOYMENT_STATUSES,
@@ -39,6 +40,8 @@ from include.sandbox.gitlab_world import (
 from include.sandbox.lifecycle import serve_until_signalled
 
 FAULT_KINDS = ("status", "rate_limit", "slow", "drop", "malformed_json")
+# Gitlab::Database.all_database_names (a name outside it is 400; inside it but not run by the instance, 404)
+KNOWN_DATABASES = ("main", "ci", "main_clusterwide", "sec", "embedding", "geo")
 GITLAB_VERSION = "17.7.0-sandbox"
 
 Answer = tuple[int, Any, dict[str, str]]
@@ -60,6 +63,8 @@ class SandboxGitLab:
     :param token: the admin token clients send; defaults to the scenario's `token`.
     :param read_only_tokens: tokens that may read but get 403 on writes.
     :param user_tokens: tokens of a non-admin user: full project access, 403 on `/admin/…`.
+    :param tokens: more tokens with their user, scopes and role per project (see gitlab_access); also the
+        scenario's `tokens` list.
     Raises ValueError without a token and ScenarioError (naming the key) for a scenario it cannot build.
     """
 
@@ -70,6 +75,7 @@ class SandboxGitLab:
         *,
         read_only_tokens: list[str] | None = None,
         user_tokens: list[str] | None = None,
+        tokens: list[dict[str, Any]] | None = None,
     ) -> None:
         token = token or (scenario or {}).get("token")
         if not token:
@@ -78,6 +84,14 @@ class SandboxGitLab:
         self.token = str(token)
         self.read_only_tokens = {str(t) for t in read_only_tokens or scenario.get("read_only_tokens") or []}
         self.user_tokens = {str(t) for t in user_tokens or scenario.get("user_tokens") or []}
+        self.principals = access.build_principals(
+            self.token,
+            self.read_only_tokens,
+            self.user_tokens,
+            list(scenario.get("tokens") or []) + list(tokens or []),
+        )
+        for principal in self.principals.values():
+            self.world.user_id(principal.username)
         self.faults: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -338,7 +352,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._body(raw)
             if control:
-                self._authorize(write=False, admin=True)
+                if self._token() != sandbox.token:
+                    raise HttpError(401 if self._token() not in sandbox.principals else 403, "403 Forbidden")
                 with sandbox.world.lock:
                     answer = self._control(method, segments[2:], body)
             elif segments[:2] == ["api", "v4"]:
@@ -349,6 +364,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HttpError(404, "404 Not Found")
         except HttpError as exc:
             answer = (exc.status, {"message": exc.message}, {})
+        except access.Refusal as exc:
+            answer = (exc.status, exc.body, {})
         except NotFound as exc:
             answer = (404, {"message": exc.what}, {})
         except (KeyError, ValueError, TypeError) as exc:
@@ -378,13 +395,12 @@ class _Handler(BaseHTTPRequestHandler):
             sent = bearer[7:].strip()
         return sent
 
-    def _authorize(self, write: bool, admin: bool = False) -> str:
-        sandbox, sent = self.owner, self._token()
-        if sent not in {sandbox.token} | sandbox.read_only_tokens | sandbox.user_tokens:
+    def _principal(self) -> access.Principal:
+        """The caller; 401 for a missing or unknown token."""
+        principal = self.owner.principals.get(self._token())
+        if principal is None:
             raise HttpError(401, "401 Unauthorized")
-        if (write and sent in sandbox.read_only_tokens) or (admin and sent != sandbox.token):
-            raise HttpError(403, "403 Forbidden")
-        return sent
+        return principal
 
     def _take_fault(self, method: str, path: str) -> dict[str, Any] | None:
         with self.owner.world.lock:
@@ -497,28 +513,61 @@ class _Handler(BaseHTTPRequestHandler):
         ):
             with world.lock:
                 return self._trigger(world.project(path[1]), query, body)
-        token = self._authorize(write=method != "GET", admin=path[:1] == ["admin"])
+        who = self._principal()
         with world.lock:
             if path == ["version"] and method == "GET":
                 return 200, {"version": GITLAB_VERSION, "revision": "sandbox", "enterprise": True}, {}
             if path == ["user"] and method == "GET":
-                return 200, {**shapes.user_json(self.owner.url), "is_admin": token == self.owner.token}, {}
+                user = shapes.world_user(world, self.owner.url, who.username)
+                return 200, {**user, "is_admin": who.admin}, {}
+            if path == ["personal_access_tokens", "self"] and method == "GET":
+                return 200, self._token_self(who), {}
             if path[:2] == ["admin", "migrations"]:
+                access.require(who, "admin_pending_migrations", write=method != "GET")
                 return self._admin_migrations(method, path[2:], query)
             if path == ["issues"] and method == "GET":
-                found = [(p, i) for p in world.projects.values() for i in p.issues]
+                found = [
+                    (p, i)
+                    for p in world.projects.values()
+                    if who.level(p) > 0
+                    for i in p.issues
+                    if access.sees_issue(who, p, i)
+                ]
                 return self._page(self._issues(found, query), query)
             if len(path) >= 2 and path[0] == "projects":
-                return self._project_api(method, world.project(path[1]), path[2:], query, body)
+                try:
+                    project = world.project(path[1])
+                except NotFound:
+                    raise HttpError(404, "404 Project Not Found") from None
+                return self._project_api(who, method, project, path[2:], query, body)
         raise HttpError(404, "404 Not Found")
+
+    def _token_self(self, who: access.Principal) -> dict[str, Any]:
+        """GET /personal_access_tokens/self: the token's own record (scopes, owner)."""
+        world = self.owner.world
+        return {
+            "id": world.user_id(who.username) * 100,
+            "name": f"{who.username} token",
+            "revoked": False,
+            "created_at": iso(world.started),
+            "scopes": sorted(who.scopes),
+            "user_id": world.user_id(who.username),
+            "active": True,
+            "expires_at": None,
+        }
 
     def _admin_migrations(self, method: str, rest: list[str], query: dict[str, str]) -> Answer:
         world = self.owner.world
+        if not world.admin_migrations_endpoint:
+            raise HttpError(404, "404 Not Found")  # an instance older than the endpoint
         database = query.get("database") or "main"
+        if database not in KNOWN_DATABASES:
+            raise access.Refusal(400, {"error": "database does not have a valid value"})
         if database not in world.admin_pending:
-            raise HttpError(400, f"400 Bad request - database {database!r} is not configured")
+            raise HttpError(404, f"404 Database '{database}' is not configured Not Found")
         if rest == ["pending"] and method == "GET":
-            return 200, [{"version": v} for v in sorted(world.admin_pending[database])], {}
+            answer = shapes.admin_pending_json(database, world.admin_pending[database], world.admin_names)
+            return 200, answer, {}
         if len(rest) == 2 and rest[1] == "mark" and method == "POST":
             version = int(rest[0])
             if version not in world.admin_pending[database]:
@@ -528,26 +577,46 @@ class _Handler(BaseHTTPRequestHandler):
         raise HttpError(404, "404 Not Found")
 
     def _project_api(
-        self, method: str, project: Project, rest: list[str], query: dict[str, str], body: dict[str, Any]
+        self,
+        who: access.Principal,
+        method: str,
+        project: Project,
+        rest: list[str],
+        query: dict[str, str],
+        body: dict[str, Any],
     ) -> Answer:
+        """Every project endpoint, each refused as GitLab refuses it (roles: gitlab_api.yaml)."""
         sandbox = self.owner
+        write = method != "GET"
         if not rest and method == "GET":
-            return 200, shapes.project_json(project, sandbox.url), {}
+            level = access.require(who, "get_project", project)
+            shown = shapes.project_json(
+                project, sandbox.url, None if who.admin else level, show_settings=level >= access.MAINTAINER
+            )
+            return 200, shown, {}
         head, tail = (rest[0], rest[1:]) if rest else ("", [])
         if head == "deployments":
-            return self._deployments_api(method, project, tail, query, body)
+            endpoint = {"GET": "get_deployment" if tail else "list_deployments", "POST": "create_deployment"}
+            access.require(who, endpoint.get(method, "update_deployment"), project, write)
+            return self._deployments_api(who, method, project, tail, query, body)
         if head == "environments" and method == "GET":
+            access.require(who, "list_deployments", project)
             return self._environments(project, tail, query)
         if head == "repository" and method == "GET":
+            endpoint = {"files": "raw_file", "tree": "tree"}.get(tail[0] if tail else "", "compare")
+            access.require(who, endpoint, project)
             return self._repository(project, tail, query)
         if head == "pipeline" and not tail and method == "POST":
-            return 201, self._create_pipeline(project, {**query, **body}, source="api"), {}
+            access.require(who, "create_pipeline", project, write=True)
+            return 201, self._create_pipeline(who, project, {**query, **body}, source="api"), {}
         if head == "pipelines":
-            return self._pipelines(method, project, tail, query)
-        if head == "issues" and not tail and method == "GET":
-            return self._page(self._issues([(project, i) for i in project.issues], query), query)
-        if head == "issues" and len(tail) == 1 and method == "GET":
-            issue = next((i for i in project.issues if str(i["iid"]) == tail[0]), None)
+            return self._pipelines(who, method, project, tail, query)
+        if head == "issues" and method == "GET":
+            access.require(who, "list_issues", project)
+            visible = [i for i in project.issues if access.sees_issue(who, project, i)]
+            if not tail:
+                return self._page(self._issues([(project, i) for i in visible], query), query)
+            issue = next((i for i in visible if str(i["iid"]) == tail[0]), None) if len(tail) == 1 else None
             if issue is None:
                 raise HttpError(404, "404 Issue Not Found")
             return 200, sandbox.issue_json(project, issue), {}
@@ -555,7 +624,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # deployments
     def _deployments_api(
-        self, method: str, project: Project, rest: list[str], query: dict[str, str], body: dict[str, Any]
+        self,
+        who: access.Principal,
+        method: str,
+        project: Project,
+        rest: list[str],
+        query: dict[str, str],
+        body: dict[str, Any],
     ) -> Answer:
         sandbox, world = self.owner, self.owner.world
         if not rest and method == "GET":
@@ -571,8 +646,11 @@ class _Handler(BaseHTTPRequestHandler):
                     raise HttpError(400, f"400 Bad request - {required} is missing")
             if body["status"] not in ("running", "success", "failed", "canceled"):
                 raise HttpError(400, "400 Bad request - status does not have a valid value")
+            if project.commits and body["ref"] not in project.refs and body["ref"] != project.default_branch:
+                raise HttpError(400, {"ref": ["The branch or tag does not exist"]})
             spec = {k: body[k] for k in ("environment", "sha", "ref", "status")}
             spec["tag"] = str(body["tag"]).lower() in ("true", "1")
+            spec["user"] = who.username
             return 201, sandbox.deployment_json(project, world.add_deployment(project, spec)), {}
         if len(rest) != 1:
             raise HttpError(404, "404 Not Found")
@@ -580,6 +658,11 @@ class _Handler(BaseHTTPRequestHandler):
         if deployment is None:
             raise HttpError(404, "404 Deployment Not Found")
         if method == "PUT":
+            if deployment.get("created_by") == "ci":
+                raise HttpError(
+                    403,
+                    "403 Forbidden - Deployments created using GitLab CI can not be updated using the API",
+                )
             status = body.get("status")
             if status not in ("running", "success", "failed", "canceled"):
                 raise HttpError(400, "400 Bad request - status does not have a valid value")
@@ -675,8 +758,16 @@ class _Handler(BaseHTTPRequestHandler):
                 if not query.get(required):
                     raise HttpError(400, f"400 Bad request - {required} is missing")
             straight = query.get("straight", "false").lower() == "true"
-            answer = world.compare(project, query["from"], query["to"], straight)
-            return 200, shapes.compare_json(project, answer, url), {}
+            try:
+                answer = world.compare(project, query["from"], query["to"], straight)
+            except NotFound:
+                raise HttpError(404, "404 Ref Not Found") from None
+            return 200, shapes.compare_json(world, project, answer, url), {}
+        if rest == ["tree"]:
+            if query.get("recursive", "false").lower() == "true":
+                raise HttpError(400, "400 Bad request - recursive trees are not modelled by the sandbox")
+            entries = world.tree(project, query.get("ref") or project.default_branch, query.get("path") or "")
+            return self._page(entries, query)
         if len(rest) in (2, 3) and rest[0] == "files" and rest[2:] in ([], ["raw"]):
             file_path, raw = rest[1], rest[2:] == ["raw"]
             if not raw and not query.get("ref"):
@@ -693,7 +784,9 @@ class _Handler(BaseHTTPRequestHandler):
         raise HttpError(404, "404 Not Found")
 
     # pipelines
-    def _create_pipeline(self, project: Project, body: dict[str, Any], source: str) -> dict[str, Any]:
+    def _create_pipeline(
+        self, who: access.Principal, project: Project, body: dict[str, Any], source: str
+    ) -> dict[str, Any]:
         ref = body.get("ref")
         if not ref:
             raise HttpError(400, "400 Bad request - ref is missing")
@@ -709,8 +802,12 @@ class _Handler(BaseHTTPRequestHandler):
             variables = {str(v["key"]): str(v.get("value", "")) for v in variables}
         elif not isinstance(variables, dict):
             raise HttpError(400, "400 Bad request - variables is invalid")
+        if variables and not access.may_set_variables(who, project):
+            raise HttpError(400, {"base": ["Insufficient permissions to set pipeline variables"]})
         pipeline = self.owner.world.add_pipeline(
-            project, {"ref": ref, "variables": variables, "source": source}, created_via_api=True
+            project,
+            {"ref": ref, "variables": variables, "source": source, "user": who.username},
+            created_via_api=True,
         )
         return self.owner.pipeline_json(project, pipeline)
 
@@ -727,24 +824,34 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if isinstance(sent.get("variables"), dict):
             variables.update({str(k): str(v) for k, v in sent["variables"].items()})
+        owner = self.owner.principals[self.owner.token]  # trigger tokens belong to the bot
         created = self._create_pipeline(
-            project, {"ref": sent.get("ref"), "variables": variables}, source="trigger"
+            owner, project, {"ref": sent.get("ref"), "variables": variables}, source="trigger"
         )
         return 201, created, {}
 
-    def _pipelines(self, method: str, project: Project, rest: list[str], query: dict[str, str]) -> Answer:
+    def _pipelines(
+        self, who: access.Principal, method: str, project: Project, rest: list[str], query: dict[str, str]
+    ) -> Answer:
         sandbox, world = self.owner, self.owner.world
+        action = rest[1:]
+        endpoint = "list_pipelines" if not rest else "get_pipeline"
+        if action in (["cancel"], ["retry"]):
+            endpoint = "cancel_pipeline"
+        access.require(who, endpoint, project, write=method != "GET")
         if not rest and method == "GET":
             return self._page(self._pipeline_list(project, query), query)
         pipeline = next((p for p in project.pipelines if str(p["id"]) == rest[0]), None) if rest else None
         if pipeline is None:
             raise HttpError(404, "404 Not found")
-        action = rest[1:]
         if not action and method == "GET":
             return 200, sandbox.pipeline_json(project, pipeline), {}
         if action == ["variables"] and method == "GET":
+            if not access.may_read_variables(who, project, pipeline):
+                raise access.forbidden()
             variables = [
-                {"key": k, "value": v, "variable_type": "env_var"} for k, v in pipeline["variables"].items()
+                {"variable_type": "env_var", "key": k, "value": v, "raw": False}
+                for k, v in pipeline["variables"].items()
             ]
             return 200, variables, {}
         if action == ["cancel"] and method == "POST":
@@ -777,8 +884,8 @@ class _Handler(BaseHTTPRequestHandler):
         for key in ("status", "ref", "sha", "source"):
             if query.get(key):
                 items = [j for j in items if j[key] == query[key]]
-        if query.get("username") and query["username"] != shapes.SANDBOX_USER["username"]:
-            items = []
+        if query.get("username"):
+            items = [j for j in items if j["user"]["username"] == query["username"]]
         if query.get("updated_after"):
             bound = _query_time(query, "updated_after")
             items = [j for j in items if _parse_iso(j["updated_at"]) > bound]
@@ -787,7 +894,7 @@ class _Handler(BaseHTTPRequestHandler):
             items = [j for j in items if _parse_iso(j["updated_at"]) < bound]
         field_name = "id" if order == "user_id" else order
         items.sort(key=lambda j: (j[field_name], j["id"]), reverse=sort == "desc")
-        return [{k: j[k] for k in shapes.PIPELINE_SUMMARY_KEYS} for j in items]
+        return [shapes.pipeline_list_item(j) for j in items]
 
     # issues
     def _issues(
