@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Iterable
@@ -51,9 +52,10 @@ def _wrap(endpoint: str):
 
             hook = args[0] if args and isinstance(args[0], GitLabHook) else None
             outermost = hook is not None and hook._deadline is None
-            if outermost:
-                hook._deadline = time.monotonic() + hook.max_call_seconds
             try:
+                if outermost:
+                    hook.get_conn()  # reads the connection's max_call_seconds
+                    hook._deadline = time.monotonic() + hook.max_call_seconds
                 return fn(*args, **kwargs)
             except GitLabError:
                 raise
@@ -324,8 +326,8 @@ class GitLabHook(BaseHook):
                     try:
                         if not self._variables_match(proj, item.id, variables):
                             continue
-                    except gitlab.exceptions.GitlabGetError as exc:
-                        if exc.response_code != 403:
+                    except gitlab.exceptions.GitlabError as exc:
+                        if getattr(exc, "response_code", None) != 403:
                             raise
                         note = UNREADABLE_VARIABLES
                 run = PipelineRun.from_gitlab(project, item.asdict())
@@ -392,10 +394,11 @@ class GitLabHook(BaseHook):
     @_wrap("POST /projects/:id/pipeline")
     def create_pipeline(self, project: str, ref: str, variables: dict[str, str]) -> PipelineRun:
         """Create the PDM pipeline. Not retried on timeouts here: the caller's exactly-once guard decides."""
-        created = self._project(project).pipelines.create(
-            {"ref": ref, "variables": [{"key": k, "value": v} for k, v in variables.items()]},
-            retry_transient_errors=False,  # a 502 after GitLab accepted must not create a second pipeline
-        )
+        with _explain_variables_refusal(project):
+            created = self._project(project).pipelines.create(
+                {"ref": ref, "variables": [{"key": k, "value": v} for k, v in variables.items()]},
+                retry_transient_errors=False,  # a 502 after GitLab accepted must not create a second pipeline
+            )
         return PipelineRun.from_gitlab(project, created.asdict())
 
     @_wrap("POST /projects/:id/trigger/pipeline")
@@ -405,9 +408,10 @@ class GitLabHook(BaseHook):
         token = (conn.extra_dejson or {}).get("trigger_token")
         if not token:
             raise ValueError(f"connection {self.gitlab_conn_id!r} has no extra trigger_token")
-        created = self._project(project).trigger_pipeline(
-            ref, token, variables=variables, retry_transient_errors=False
-        )
+        with _explain_variables_refusal(project):
+            created = self._project(project).trigger_pipeline(
+                ref, token, variables=variables, retry_transient_errors=False
+            )
         return PipelineRun.from_gitlab(project, created.asdict())
 
     @_wrap("GET /projects/:id/pipelines/:pipeline_id")
@@ -461,6 +465,27 @@ def _issue(project: str, data: dict[str, Any]) -> BlockingIssue:
         labels=tuple(data.get("labels") or ()),
         web_url=str(data.get("web_url") or ""),
     )
+
+
+VARIABLES_REFUSED = "Insufficient permissions to set pipeline variables"
+
+
+@contextlib.contextmanager
+def _explain_variables_refusal(project: str):
+    """GitLab's 400 for a pipeline created with variables by a role below the project's setting, explained."""
+    import gitlab.exceptions
+
+    try:
+        yield
+    except gitlab.exceptions.GitlabError as exc:
+        if getattr(exc, "response_code", None) == 400 and VARIABLES_REFUSED in str(exc.error_message):
+            raise GitLabError(
+                f"GitLab POST /projects/:id/pipeline: HTTP 400: {VARIABLES_REFUSED} — project {project} sets "
+                "'Minimum role to use pipeline variables' (ci_pipeline_variables_minimum_override_role) above "
+                "the bot's role (GitLab.com's default for new projects is no_one_allowed); a Maintainer sets "
+                "it to developer under Settings > CI/CD > Variables, or gives the bot the role it names"
+            ) from None
+        raise
 
 
 def _role_name(level: int) -> str:
