@@ -790,11 +790,6 @@ class _Handler(BaseHTTPRequestHandler):
         ref = body.get("ref")
         if not ref:
             raise HttpError(400, "400 Bad request - ref is missing")
-        if project.commits:
-            try:
-                self.owner.world.commit(project, str(ref))
-            except NotFound:
-                raise HttpError(400, {"base": ["Reference not found"]}) from None
         variables = body.get("variables") or {}
         if isinstance(variables, list):
             if not all(isinstance(v, dict) and v.get("key") for v in variables):
@@ -804,6 +799,15 @@ class _Handler(BaseHTTPRequestHandler):
             raise HttpError(400, "400 Bad request - variables is invalid")
         if variables and not access.may_set_variables(who, project):
             raise HttpError(400, {"base": ["Insufficient permissions to set pipeline variables"]})
+        # After the permission check, as GitLab's chain does (Validate::Abilities, then Validate::Repository).
+        # A project without modelled commits knows its default branch and its `refs` only.
+        if project.commits:
+            try:
+                self.owner.world.commit(project, str(ref))
+            except NotFound:
+                raise HttpError(400, {"base": ["Reference not found"]}) from None
+        elif str(ref) != project.default_branch and str(ref) not in project.refs:
+            raise HttpError(400, {"base": ["Reference not found"]})
         pipeline = self.owner.world.add_pipeline(
             project,
             {"ref": ref, "variables": variables, "source": source, "user": who.username},

@@ -169,6 +169,20 @@ class GitLabHook(BaseHook):
                 )
         return response
 
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's "Test connection": the instance answers and the token is valid (who, which scopes).
+        The full check of roles and settings is `python -m pdm_orchestrator.preflight`."""
+        try:
+            version = self.get_conn().http_get("/version").get("version")
+            me = self.current_user()
+        except Exception as exc:  # noqa: BLE001 - the message is the answer
+            return False, f"GitLab at {self.get_conn().url if self._client else '?'}: {str(exc)[:200]}"
+        try:
+            scopes = ", ".join(self.get_conn().http_get("/personal_access_tokens/self").get("scopes") or [])
+        except Exception:  # noqa: BLE001 - not every token type can describe itself
+            scopes = "unknown"
+        return True, f"GitLab {version}: token of {me.get('username')} (scopes: {scopes})"
+
     def _project(self, project: str | int):
         # lazy=True: no GET of the project itself, the next call names the resource.
         return self.get_conn().projects.get(project, lazy=True)
