@@ -854,8 +854,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not access.may_read_variables(who, project, pipeline):
                 raise access.forbidden()
             variables = [
-                {"variable_type": "env_var", "key": k, "value": v, "raw": False}
-                for k, v in pipeline["variables"].items()
+                {"variable_type": "env_var", "key": k, "value": v} for k, v in pipeline["variables"].items()
             ]
             return 200, variables, {}
         if action == ["cancel"] and method == "POST":
