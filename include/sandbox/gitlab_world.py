@@ -9,13 +9,14 @@ every read or change of shared state happens under `lock`.
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from include.sandbox.gitlab_repository import changed_files, tree_entries, truncate
 
 _RELATIVE = re.compile(r"^([+-])(\d+(?:\.\d+)?)(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -86,48 +87,6 @@ def parse_moment(value: Any, base: datetime, place: str = "time") -> datetime | 
             f"{place}: {text!r} is neither ISO-8601 nor a relative time like '-3h', '+2d', 'now'"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def changed_files(old: dict[str, str], new: dict[str, str]) -> list[dict[str, Any]]:
-    """GitLab-style diffs between two file sets; a path that vanished while its content reappeared
-    under a new path is reported once, as a rename (as git's rename detection does for identical files)."""
-    added = [p for p in new if p not in old]
-    removed = [p for p in old if p not in new]
-    renames: dict[str, str] = {}
-    for path in added:
-        source = next((r for r in removed if old[r] == new[path] and r not in renames.values()), None)
-        if source is not None:
-            renames[path] = source
-    diffs = []
-    for path in sorted(set(old) | set(new)):
-        before, after = old.get(path), new.get(path)
-        if before == after or path in renames.values():
-            continue
-        source = renames.get(path)
-        old_path = source or path
-        old_text = old.get(old_path) if source else before
-        diffs.append(
-            {
-                "old_path": old_path,
-                "new_path": path,
-                "a_mode": "0" if before is None and source is None else "100644",
-                "b_mode": "0" if after is None else "100644",
-                "new_file": before is None and source is None,
-                "renamed_file": source is not None,
-                "deleted_file": after is None,
-                "generated_file": False,
-                "collapsed": False,
-                "too_large": False,
-                "diff": _unified_diff(old_text or "", after or ""),
-            }
-        )
-    return diffs
-
-
-def _unified_diff(before: str, after: str) -> str:
-    """The hunk text GitLab puts in `diff`: no ---/+++ header lines, hunks only."""
-    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=3)
-    return "".join(f"{line}\n" for line in list(lines)[2:])
 
 
 @dataclass
@@ -494,57 +453,19 @@ class GitLabWorld:
             return self.users[username]
 
     def tree(self, project: Project, ref: str, path: str) -> list[dict[str, Any]]:
-        """The entries directly under `path` at `ref`, as GitLab sorts them: directories, then files, by name.
-        Raises NotFound("404 Tree Not Found") for an unknown ref or a path absent at that ref."""
+        """GET …/repository/tree: the entries directly under `path` at `ref` (see gitlab_repository.tree)."""
         try:
             files = self.commit(project, ref)["files"]
         except NotFound:
             raise NotFound("404 Tree Not Found") from None
-        prefix = path.strip("/") + "/" if path.strip("/") else ""
-        trees: set[str] = set()
-        blobs: dict[str, str] = {}
-        for file_path, content in files.items():
-            if not file_path.startswith(prefix):
-                continue
-            rest = file_path[len(prefix) :]
-            if "/" in rest:
-                trees.add(rest.split("/", 1)[0])
-            else:
-                blobs[rest] = content
-        if prefix and not trees and not blobs:
+        entries = tree_entries(files, path)
+        if entries is None:
             raise NotFound("404 Tree Not Found")
-
-        def object_id(*parts: str) -> str:
-            return hashlib.sha1("\0".join(parts).encode(), usedforsecurity=False).hexdigest()
-
-        entries = [
-            {"id": object_id("tree", prefix + name), "name": name, "type": "tree", "path": prefix + name,
-             "mode": "040000"}
-            for name in sorted(trees)
-        ]  # fmt: skip
-        entries += [
-            {"id": object_id("blob", blobs[name]), "name": name, "type": "blob", "path": prefix + name,
-             "mode": "100644"}
-            for name in sorted(blobs)
-        ]  # fmt: skip
         return entries
 
     def truncate_diffs(self, diffs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
-        """GitLab's diff limits: stop before the file that reaches max_files, max_lines or max_files × 5 KB;
-        the second value (compare_timeout) says whether anything was cut."""
-        max_files, max_lines = self.diff_limits["max_files"], self.diff_limits["max_lines"]
-        max_bytes = max_files * 5 * 1024
-        kept: list[dict[str, Any]] = []
-        lines = size = 0
-        for diff in diffs:
-            if len(kept) >= max_files:
-                return kept, True
-            lines += len(diff["diff"].splitlines())
-            size += len(diff["diff"].encode())
-            if lines >= max_lines or size >= max_bytes:
-                return kept, True
-            kept.append(diff)
-        return kept, False
+        """GitLab's diff limits applied to a compare (see gitlab_repository.truncate)."""
+        return truncate(diffs, self.diff_limits["max_files"], self.diff_limits["max_lines"])
 
     def environment_id(self, project: Project, name: str) -> int:
         with self.lock:
