@@ -506,9 +506,7 @@ COVERAGE = {
     "deployment_finished_time": [
         "test_latest_successful_deployment_is_a_finished_success_of_that_environment"
     ],
-    "deployment_updated_after_inclusive": [
-        "test_hook_fidelity.py::test_finish_time_of_api_recorded_and_ci_run_deployments"
-    ],
+    "deployment_updated_after_inclusive": ["test_roles.py::test_deployments_updated_after_is_inclusive"],
     "ci_deployment_not_updatable": ["test_roles.py::test_deployment_refs_and_ci_deployments"],
     "compare_truncates": [
         "test_hook_fidelity.py::test_truncated_compare_falls_back_to_the_tree_and_misses_nothing"

@@ -196,3 +196,11 @@ def test_scenario_tokens_are_validated():
     world["tokens"] = [{"token": "x", "username": "u", "roles": {APP: "superuser"}}]
     with pytest.raises(ScenarioError, match=r"tokens\[0\]\.roles"):
         SandboxGitLab(world, token=TOKEN)
+
+
+def test_deployments_updated_after_is_inclusive(roles):
+    """DeploymentsFinder compares updated_after with >=: a deployment updated exactly at the bound is kept."""
+    added = roles.add_deployment(APP, environment="gprd", sha=DEPLOYED, ref="17.7.z", status="success")
+    project = client(roles).projects.get(APP, lazy=True)
+    found = project.deployments.list(order_by="updated_at", updated_after=added["updated_at"], get_all=True)
+    assert added["id"] in [d.id for d in found]
