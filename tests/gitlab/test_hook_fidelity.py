@@ -200,3 +200,14 @@ def test_recording_needs_an_existing_ref(make_hook):
     assert hook.update_deployment_status(APP, recorded.id, "success").finished_at is not None
     with pytest.raises(GitLabError, match="HTTP 400"):
         hook.record_deployment(APP, "db/gprd", deployed.sha, "no-such-branch")
+
+
+def test_slow_transient_errors_stop_at_the_budget(make_hook):
+    from pdm_orchestrator.hooks.gitlab import GitLabError
+
+    hook, sandbox = make_hook(max_call_seconds=2, max_retries=10)  # 10 backoffs alone would take ~100 s
+    sandbox.inject_fault(r"/deployments", status=502, count=50)
+    started = time.monotonic()
+    with pytest.raises(GitLabError, match="max_call_seconds"):
+        hook.latest_successful_deployment(APP, "gprd")
+    assert time.monotonic() - started < 5

@@ -155,7 +155,10 @@ class GitLabHook(BaseHook):
         return left
 
     def _refuse_long_waits(self, response: Any, *args: Any, **kwargs: Any) -> Any:
-        """requests response hook: a 429 whose Retry-After outlasts the budget fails now instead of sleeping."""
+        """requests response hook: a 429 whose Retry-After outlasts the budget fails now instead of sleeping,
+        and no transient error is retried once the budget is spent."""
+        if response.status_code >= 500 and self._deadline is not None:
+            self._time_left()  # raises when nothing is left: python-gitlab would retry otherwise
         if response.status_code == 429 and self._deadline is not None:
             try:
                 wait = float(response.headers.get("Retry-After", 0))
