@@ -242,12 +242,29 @@ def run(policy_path: str, environment: str | None = None, *, write: Callable[[st
     from include.policy import load_policy
 
     policy = load_policy(policy_path)
+    export_connections([policy.gitlab.conn_id, policy.prometheus_conn_id])
     environments = [environment] if environment else list(policy.environments)
     if environment:
         policy.for_environment(environment)  # an unknown name fails here, naming the known ones
     checks = gitlab_checks(policy) + prometheus_checks(policy, environments)
     write(render(checks))
     return exit_code(checks)
+
+
+def export_connections(conn_ids: list[str]) -> None:
+    """Outside a task, Airflow 3's hooks do not read connections from the metadata database: copy the ones
+    the checks need into this process's environment (AIRFLOW_CONN_<ID>, never printed). Connections already
+    in the environment win; one that cannot be found is left for its check to report."""
+    for conn_id in conn_ids:
+        key = f"AIRFLOW_CONN_{conn_id.upper()}"
+        if os.environ.get(key):
+            continue
+        try:
+            from airflow.models.connection import Connection
+
+            os.environ[key] = Connection.get_connection_from_secrets(conn_id).as_json()
+        except Exception:  # noqa: BLE001 - the GitLab or Prometheus check says what is missing
+            continue
 
 
 def main(argv: list[str] | None = None) -> int:
