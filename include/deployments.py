@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 ACTIVE_DEPLOYMENT_STATUSES = ("created", "running", "blocked")
+FINISHED_DEPLOYMENT_STATUSES = ("success", "failed", "canceled", "skipped")
 
 # major.minor.YYYYMMDDHHMM-<rails sha>.<omnibus sha>; omnibus tags use "+" instead of "-".
 _PACKAGE = re.compile(
@@ -67,18 +68,38 @@ class Deployment:
 
     @classmethod
     def from_gitlab(cls, data: dict[str, Any]) -> Deployment:
-        """Build from GitLab's deployment JSON (the `environment` object or a plain name)."""
+        """Build from GitLab's deployment JSON (the `environment` object or a plain name).
+
+        GitLab's REST deployment has no `finished_at` (API::Entities::Deployment); see finished_time.
+        """
         environment = data.get("environment")
         name = environment.get("name") if isinstance(environment, dict) else str(environment or "")
+        status = str(data.get("status") or "")
         return cls(
             id=int(data["id"]),
             environment=name,
             sha=str(data.get("sha") or ""),
             ref=str(data.get("ref") or ""),
-            status=str(data.get("status") or ""),
+            status=status,
             created_at=parse_time(data.get("created_at")),
-            finished_at=parse_time(data.get("finished_at")),
+            finished_at=finished_time(data, status),
         )
+
+
+def finished_time(data: dict[str, Any], status: str) -> datetime | None:
+    """When a deployment finished, from what GitLab's REST answer has.
+
+    A deployment run by a CI job carries the job (`deployable`) and its `finished_at`: the job's end is when
+    GitLab moved the deployment to its final status. A deployment recorded through the API (release tooling;
+    `deployable` is null) changes only at its status transitions, so the `updated_at` of a finished one is
+    the time of its last transition — when it finished. Unfinished deployments have no finish time.
+    """
+    if status not in FINISHED_DEPLOYMENT_STATUSES:
+        return None
+    deployable = data.get("deployable")
+    if isinstance(deployable, dict) and deployable.get("finished_at"):
+        return parse_time(deployable["finished_at"])
+    return parse_time(data.get("updated_at"))
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -74,3 +74,40 @@ def cross_check(git_versions: list[str], admin_versions: dict[str, list[str]]) -
         "only_in_git_range": only_git,
         "agree": not only_admin and not only_git,
     }
+
+
+def diffs_from_trees(old_paths: set[str], new_paths: set[str]) -> list[dict[str, Any]]:
+    """Compare-like diffs of the post-deploy directories from their full listings at two SHAs.
+
+    Used when GitLab's compare is cut at its diff limits (`compare_timeout`): a file listed at the new SHA and
+    not at the old one is added (a rename shows as added under its new path, which is what discovery needs);
+    a file only at the old SHA is deleted. Files present at both are left out: they ran with the old SHA.
+    """
+    diffs = [
+        {"old_path": path, "new_path": path, "new_file": True, "renamed_file": False, "deleted_file": False}
+        for path in sorted(new_paths - old_paths)
+    ]
+    diffs += [
+        {"old_path": path, "new_path": path, "new_file": False, "renamed_file": False, "deleted_file": True}
+        for path in sorted(old_paths - new_paths)
+    ]
+    return diffs
+
+
+def admin_check_summary(
+    git_versions: list[str], admin_versions: dict[str, list[str]], unavailable: dict[str, str]
+) -> dict[str, Any]:
+    """cross_check, plus the databases whose admin answer could not be had (404: endpoint absent or database
+    not configured). Without any admin answer there is nothing to compare: `agree` is None, never True."""
+    if not admin_versions:
+        return {
+            "databases": [],
+            "only_in_admin_api": [],
+            "only_in_git_range": [],
+            "agree": None,
+            "unavailable": dict(unavailable),
+        }
+    checked = cross_check(git_versions, admin_versions)
+    if unavailable:
+        checked["unavailable"] = dict(unavailable)
+    return checked

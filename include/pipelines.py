@@ -8,9 +8,36 @@ from typing import Any
 
 from include.deployments import parse_time
 
+# GitLab's pipeline statuses (Ci::HasStatus::AVAILABLE_STATUSES, 17.x; include/sandbox/gitlab_api.yaml).
+ALL_STATUSES = (
+    "created",
+    "waiting_for_resource",
+    "preparing",
+    "waiting_for_callback",
+    "pending",
+    "running",
+    "success",
+    "failed",
+    "canceling",
+    "canceled",
+    "skipped",
+    "manual",
+    "scheduled",
+)
 FINISHED_STATUSES = frozenset({"success", "failed", "canceled", "skipped"})
-ACTIVE_STATUSES = frozenset(
-    {"created", "waiting_for_resource", "preparing", "pending", "running", "scheduled", "manual"}
+ACTIVE_STATUSES = frozenset(set(ALL_STATUSES) - FINISHED_STATUSES)
+# Statuses in which a pipeline holds its environment: everything alive, `canceling` included (jobs still run
+# their after_script) and `scheduled` (a delayed job is about to start). `manual` is left out: a pipeline parked
+# at a manual job nobody plays would hold the environment forever.
+HOLDING_STATUSES = (
+    "created",
+    "waiting_for_resource",
+    "preparing",
+    "waiting_for_callback",
+    "pending",
+    "running",
+    "canceling",
+    "scheduled",
 )
 
 
@@ -27,6 +54,7 @@ class PipelineRun:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration: float | None = None
+    note: str = ""  # why the product counts it as it does (e.g. variables unreadable: counted as holding)
 
     @property
     def finished(self) -> bool:

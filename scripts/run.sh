@@ -98,6 +98,12 @@ for conn_id, c in conns.items():
 print("connections registered: " + ", ".join(conns))
 PY
 
+# Preflight: can the bot do its job against this GitLab and Prometheus? One line per check; a problem is
+# reported (the gates it concerns stay closed) but does not stop the local run.
+echo "preflight (python -m pdm_orchestrator.preflight):"
+python -m pdm_orchestrator.preflight 2>"$RUN_DIR/preflight.log" | sed 's/^/  /' \
+  || echo "warning: preflight found problems (above; details in $RUN_DIR/preflight.log)" >&2
+
 start airflow airflow standalone
 echo "waiting for Airflow on http://127.0.0.1:$AIRFLOW_PORT …"
 wait_http "http://127.0.0.1:$AIRFLOW_PORT/api/v2/monitor/health" 180 airflow

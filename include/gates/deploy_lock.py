@@ -52,8 +52,14 @@ def evaluate_deploy_lock(now: datetime, observation: DeployLockObservation) -> G
         f"deployment {d.id} to {d.environment} is {d.status} ({d.ref or d.sha[:11]})"
         for d in observation.active_deployments
     ]
-    holders += [f"deploy pipeline {p.id} is {p.status}" for p in observation.running_deploy_pipelines]
-    holders += [f"PDM pipeline {p.id} is already {p.status}" for p in observation.running_pdm_pipelines]
+    holders += [
+        f"deploy pipeline {p.id} is {p.status}{f' ({p.note})' if p.note else ''}"
+        for p in observation.running_deploy_pipelines
+    ]
+    holders += [
+        f"PDM pipeline {p.id} is already {p.status}{f' ({p.note})' if p.note else ''}"
+        for p in observation.running_pdm_pipelines
+    ]
     lock = observation.explicit_lock
     if lock and lock.active(now):
         until = f" until {lock.expires_at.isoformat()}" if lock.expires_at else ""

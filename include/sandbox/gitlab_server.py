@@ -8,7 +8,6 @@ advance time, change the world and inject faults. See docs/sandbox.md.
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import os
 import re
@@ -17,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,11 +23,11 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import yaml
 
+from include.sandbox import gitlab_access as access
 from include.sandbox import gitlab_shapes as shapes
+from include.sandbox.gitlab_control import Answer, ControlApi, HttpError
+from include.sandbox.gitlab_resources import ResourceApi
 from include.sandbox.gitlab_world import (
-    DEPLOYMENT_STATUSES,
-    FINISHED_DEPLOYMENT_STATUSES,
-    PIPELINE_STATUSES,
     GitLabWorld,
     NotFound,
     Project,
@@ -39,18 +37,9 @@ from include.sandbox.gitlab_world import (
 from include.sandbox.lifecycle import serve_until_signalled
 
 FAULT_KINDS = ("status", "rate_limit", "slow", "drop", "malformed_json")
+# Gitlab::Database.all_database_names (a name outside it is 400; inside it but not run by the instance, 404)
+KNOWN_DATABASES = ("main", "ci", "main_clusterwide", "sec", "embedding", "geo")
 GITLAB_VERSION = "17.7.0-sandbox"
-
-Answer = tuple[int, Any, dict[str, str]]
-
-
-class HttpError(Exception):
-    """An error answer with GitLab's `{"message": …}` body."""
-
-    def __init__(self, status: int, message: str | dict[str, Any]) -> None:
-        super().__init__(str(message))
-        self.status = status
-        self.message = message
 
 
 class SandboxGitLab:
@@ -60,6 +49,8 @@ class SandboxGitLab:
     :param token: the admin token clients send; defaults to the scenario's `token`.
     :param read_only_tokens: tokens that may read but get 403 on writes.
     :param user_tokens: tokens of a non-admin user: full project access, 403 on `/admin/…`.
+    :param tokens: more tokens with their user, scopes and role per project (see gitlab_access); also the
+        scenario's `tokens` list.
     Raises ValueError without a token and ScenarioError (naming the key) for a scenario it cannot build.
     """
 
@@ -70,6 +61,7 @@ class SandboxGitLab:
         *,
         read_only_tokens: list[str] | None = None,
         user_tokens: list[str] | None = None,
+        tokens: list[dict[str, Any]] | None = None,
     ) -> None:
         token = token or (scenario or {}).get("token")
         if not token:
@@ -78,6 +70,14 @@ class SandboxGitLab:
         self.token = str(token)
         self.read_only_tokens = {str(t) for t in read_only_tokens or scenario.get("read_only_tokens") or []}
         self.user_tokens = {str(t) for t in user_tokens or scenario.get("user_tokens") or []}
+        self.principals = access.build_principals(
+            self.token,
+            self.read_only_tokens,
+            self.user_tokens,
+            list(scenario.get("tokens") or []) + list(tokens or []),
+        )
+        for principal in self.principals.values():
+            self.world.user_id(principal.username)
         self.faults: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -296,7 +296,7 @@ class SandboxGitLab:
 
 
 # -- request handling ---------------------------------------------------------------------------------
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ResourceApi, ControlApi, BaseHTTPRequestHandler):
     owner: SandboxGitLab
     protocol_version = "HTTP/1.1"
     server_version = "SandboxGitLab/1.0"
@@ -338,7 +338,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._body(raw)
             if control:
-                self._authorize(write=False, admin=True)
+                if self._token() != sandbox.token:
+                    raise HttpError(401 if self._token() not in sandbox.principals else 403, "403 Forbidden")
                 with sandbox.world.lock:
                     answer = self._control(method, segments[2:], body)
             elif segments[:2] == ["api", "v4"]:
@@ -349,6 +350,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HttpError(404, "404 Not Found")
         except HttpError as exc:
             answer = (exc.status, {"message": exc.message}, {})
+        except access.Refusal as exc:
+            answer = (exc.status, exc.body, {})
         except NotFound as exc:
             answer = (404, {"message": exc.what}, {})
         except (KeyError, ValueError, TypeError) as exc:
@@ -378,13 +381,12 @@ class _Handler(BaseHTTPRequestHandler):
             sent = bearer[7:].strip()
         return sent
 
-    def _authorize(self, write: bool, admin: bool = False) -> str:
-        sandbox, sent = self.owner, self._token()
-        if sent not in {sandbox.token} | sandbox.read_only_tokens | sandbox.user_tokens:
+    def _principal(self) -> access.Principal:
+        """The caller; 401 for a missing or unknown token."""
+        principal = self.owner.principals.get(self._token())
+        if principal is None:
             raise HttpError(401, "401 Unauthorized")
-        if (write and sent in sandbox.read_only_tokens) or (admin and sent != sandbox.token):
-            raise HttpError(403, "403 Forbidden")
-        return sent
+        return principal
 
     def _take_fault(self, method: str, path: str) -> dict[str, Any] | None:
         with self.owner.world.lock:
@@ -497,28 +499,61 @@ class _Handler(BaseHTTPRequestHandler):
         ):
             with world.lock:
                 return self._trigger(world.project(path[1]), query, body)
-        token = self._authorize(write=method != "GET", admin=path[:1] == ["admin"])
+        who = self._principal()
         with world.lock:
             if path == ["version"] and method == "GET":
                 return 200, {"version": GITLAB_VERSION, "revision": "sandbox", "enterprise": True}, {}
             if path == ["user"] and method == "GET":
-                return 200, {**shapes.user_json(self.owner.url), "is_admin": token == self.owner.token}, {}
+                user = shapes.world_user(world, self.owner.url, who.username)
+                return 200, {**user, "is_admin": who.admin}, {}
+            if path == ["personal_access_tokens", "self"] and method == "GET":
+                return 200, self._token_self(who), {}
             if path[:2] == ["admin", "migrations"]:
+                access.require(who, "admin_pending_migrations", write=method != "GET")
                 return self._admin_migrations(method, path[2:], query)
             if path == ["issues"] and method == "GET":
-                found = [(p, i) for p in world.projects.values() for i in p.issues]
+                found = [
+                    (p, i)
+                    for p in world.projects.values()
+                    if who.level(p) > 0
+                    for i in p.issues
+                    if access.sees_issue(who, p, i)
+                ]
                 return self._page(self._issues(found, query), query)
             if len(path) >= 2 and path[0] == "projects":
-                return self._project_api(method, world.project(path[1]), path[2:], query, body)
+                try:
+                    project = world.project(path[1])
+                except NotFound:
+                    raise HttpError(404, "404 Project Not Found") from None
+                return self._project_api(who, method, project, path[2:], query, body)
         raise HttpError(404, "404 Not Found")
+
+    def _token_self(self, who: access.Principal) -> dict[str, Any]:
+        """GET /personal_access_tokens/self: the token's own record (scopes, owner)."""
+        world = self.owner.world
+        return {
+            "id": world.user_id(who.username) * 100,
+            "name": f"{who.username} token",
+            "revoked": False,
+            "created_at": iso(world.started),
+            "scopes": sorted(who.scopes),
+            "user_id": world.user_id(who.username),
+            "active": True,
+            "expires_at": None,
+        }
 
     def _admin_migrations(self, method: str, rest: list[str], query: dict[str, str]) -> Answer:
         world = self.owner.world
+        if not world.admin_migrations_endpoint:
+            raise HttpError(404, "404 Not Found")  # an instance older than the endpoint
         database = query.get("database") or "main"
+        if database not in KNOWN_DATABASES:
+            raise access.Refusal(400, {"error": "database does not have a valid value"})
         if database not in world.admin_pending:
-            raise HttpError(400, f"400 Bad request - database {database!r} is not configured")
+            raise HttpError(404, f"404 Database '{database}' is not configured Not Found")
         if rest == ["pending"] and method == "GET":
-            return 200, [{"version": v} for v in sorted(world.admin_pending[database])], {}
+            answer = shapes.admin_pending_json(database, world.admin_pending[database], world.admin_names)
+            return 200, answer, {}
         if len(rest) == 2 and rest[1] == "mark" and method == "POST":
             version = int(rest[0])
             if version not in world.admin_pending[database]:
@@ -528,408 +563,50 @@ class _Handler(BaseHTTPRequestHandler):
         raise HttpError(404, "404 Not Found")
 
     def _project_api(
-        self, method: str, project: Project, rest: list[str], query: dict[str, str], body: dict[str, Any]
+        self,
+        who: access.Principal,
+        method: str,
+        project: Project,
+        rest: list[str],
+        query: dict[str, str],
+        body: dict[str, Any],
     ) -> Answer:
+        """Every project endpoint, each refused as GitLab refuses it (roles: gitlab_api.yaml)."""
         sandbox = self.owner
+        write = method != "GET"
         if not rest and method == "GET":
-            return 200, shapes.project_json(project, sandbox.url), {}
+            level = access.require(who, "get_project", project)
+            shown = shapes.project_json(
+                project, sandbox.url, None if who.admin else level, show_settings=level >= access.MAINTAINER
+            )
+            return 200, shown, {}
         head, tail = (rest[0], rest[1:]) if rest else ("", [])
         if head == "deployments":
-            return self._deployments_api(method, project, tail, query, body)
+            endpoint = {"GET": "get_deployment" if tail else "list_deployments", "POST": "create_deployment"}
+            access.require(who, endpoint.get(method, "update_deployment"), project, write)
+            return self._deployments_api(who, method, project, tail, query, body)
         if head == "environments" and method == "GET":
+            access.require(who, "list_deployments", project)
             return self._environments(project, tail, query)
         if head == "repository" and method == "GET":
+            endpoint = {"files": "raw_file", "tree": "tree"}.get(tail[0] if tail else "", "compare")
+            access.require(who, endpoint, project)
             return self._repository(project, tail, query)
         if head == "pipeline" and not tail and method == "POST":
-            return 201, self._create_pipeline(project, {**query, **body}, source="api"), {}
+            access.require(who, "create_pipeline", project, write=True)
+            return 201, self._create_pipeline(who, project, {**query, **body}, source="api"), {}
         if head == "pipelines":
-            return self._pipelines(method, project, tail, query)
-        if head == "issues" and not tail and method == "GET":
-            return self._page(self._issues([(project, i) for i in project.issues], query), query)
-        if head == "issues" and len(tail) == 1 and method == "GET":
-            issue = next((i for i in project.issues if str(i["iid"]) == tail[0]), None)
+            return self._pipelines(who, method, project, tail, query)
+        if head == "issues" and method == "GET":
+            access.require(who, "list_issues", project)
+            visible = [i for i in project.issues if access.sees_issue(who, project, i)]
+            if not tail:
+                return self._page(self._issues([(project, i) for i in visible], query), query)
+            issue = next((i for i in visible if str(i["iid"]) == tail[0]), None) if len(tail) == 1 else None
             if issue is None:
                 raise HttpError(404, "404 Issue Not Found")
             return 200, sandbox.issue_json(project, issue), {}
         raise HttpError(404, "404 Not Found")
-
-    # deployments
-    def _deployments_api(
-        self, method: str, project: Project, rest: list[str], query: dict[str, str], body: dict[str, Any]
-    ) -> Answer:
-        sandbox, world = self.owner, self.owner.world
-        if not rest and method == "GET":
-            by_id = {d["id"]: d for d in project.deployments}
-            return self._page(
-                self._deployments(project, query),
-                query,
-                lambda d: sandbox.deployment_json(project, by_id[d["id"]]),
-            )
-        if not rest and method == "POST":
-            for required in ("environment", "sha", "ref", "tag", "status"):
-                if body.get(required) in (None, ""):
-                    raise HttpError(400, f"400 Bad request - {required} is missing")
-            if body["status"] not in ("running", "success", "failed", "canceled"):
-                raise HttpError(400, "400 Bad request - status does not have a valid value")
-            spec = {k: body[k] for k in ("environment", "sha", "ref", "status")}
-            spec["tag"] = str(body["tag"]).lower() in ("true", "1")
-            return 201, sandbox.deployment_json(project, world.add_deployment(project, spec)), {}
-        if len(rest) != 1:
-            raise HttpError(404, "404 Not Found")
-        deployment = next((d for d in project.deployments if str(d["id"]) == rest[0]), None)
-        if deployment is None:
-            raise HttpError(404, "404 Deployment Not Found")
-        if method == "PUT":
-            status = body.get("status")
-            if status not in ("running", "success", "failed", "canceled"):
-                raise HttpError(400, "400 Bad request - status does not have a valid value")
-            world.set_deployment_status(deployment, status)
-        elif method != "GET":
-            raise HttpError(405, "405 Method Not Allowed")
-        return 200, sandbox.deployment_json(project, deployment), {}
-
-    def _deployments(self, project: Project, query: dict[str, str]) -> list[dict[str, Any]]:
-        """GitLab's deployment finder, including its refusals of inefficient filter/order combinations.
-        Returns current deployment states in order; only the page served is rendered as JSON."""
-        world = self.owner.world
-        order = query.get("order_by") or "id"
-        sort = query.get("sort") or "asc"
-        status = query.get("status")
-        if order not in ("id", "iid", "created_at", "updated_at", "finished_at", "ref"):
-            raise HttpError(400, "400 Bad request - order_by does not have a valid value")
-        if sort not in ("asc", "desc"):
-            raise HttpError(400, "400 Bad request - sort does not have a valid value")
-        if status and status not in DEPLOYMENT_STATUSES:
-            raise HttpError(400, "400 Bad request - status does not have a valid value")
-        by_updated = any(query.get(k) for k in ("updated_after", "updated_before"))
-        by_finished = any(query.get(k) for k in ("finished_after", "finished_before"))
-        if by_updated and by_finished:
-            raise HttpError(400, "400 Bad request - both `updated_at` and `finished_at` filters given")
-        if by_updated and order != "updated_at":
-            raise HttpError(400, "400 Bad request - `updated_at` filter requires `updated_at` sort")
-        if by_finished and order != "finished_at":
-            raise HttpError(400, "400 Bad request - `finished_at` filter requires `finished_at` sort.")
-        if order == "finished_at" and not (by_finished or status in FINISHED_DEPLOYMENT_STATUSES):
-            raise HttpError(400, "400 Bad request - `finished_at` sort requires a finished status or filter")
-        if by_finished and status != "success":
-            raise HttpError(
-                400, "400 Bad request - `finished_at` filter must be combined with `success` status"
-            )
-        items = [world.deployment_state(d) for d in project.deployments]
-        if query.get("environment"):
-            items = [d for d in items if d["environment"] == query["environment"]]
-        if status:
-            items = [d for d in items if d["status"] == status]
-        for key, field_name, keep in (
-            ("updated_after", "updated_at", lambda value, bound: value >= bound),
-            ("updated_before", "updated_at", lambda value, bound: value <= bound),
-            ("finished_after", "finished_at", lambda value, bound: value >= bound),
-            ("finished_before", "finished_at", lambda value, bound: value <= bound),
-        ):
-            if query.get(key):
-                bound = _query_time(query, key)
-                items = [d for d in items if d[field_name] is not None and keep(d[field_name], bound)]
-        oldest = datetime.min.replace(tzinfo=UTC)
-        items.sort(
-            key=lambda d: (d[order] or oldest, d["id"]) if order.endswith("_at") else (d[order], d["id"])
-        )
-        if sort == "desc":
-            items.reverse()
-        return items
-
-    def _environments(self, project: Project, rest: list[str], query: dict[str, str]) -> Answer:
-        world, url = self.owner.world, self.owner.url
-        items = []
-        for env_id, name in world.environments(project):
-            latest = [d for d in project.deployments if d["environment"] == name]
-            items.append(
-                {
-                    "id": env_id,
-                    "name": name,
-                    "slug": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
-                    "external_url": None,
-                    "state": "available",
-                    "tier": shapes._tier(name),
-                    "last_deployment": self.owner.deployment_json(project, latest[-1]) if latest else None,
-                    "web_url": f"{url}/{project.path}/-/environments/{env_id}",
-                }
-            )
-        if rest:
-            found = next((e for e in items if str(e["id"]) == rest[0]), None)
-            if found is None:
-                raise HttpError(404, "404 Environment Not Found")
-            return 200, found, {}
-        if query.get("name"):
-            items = [e for e in items if e["name"] == query["name"]]
-        if query.get("search"):
-            items = [e for e in items if query["search"] in e["name"]]
-        for item in items:
-            item.pop("last_deployment")  # the list carries it only in the single view
-        return self._page(items, query)
-
-    # repository
-    def _repository(self, project: Project, rest: list[str], query: dict[str, str]) -> Answer:
-        world, url = self.owner.world, self.owner.url
-        if rest == ["compare"]:
-            for required in ("from", "to"):
-                if not query.get(required):
-                    raise HttpError(400, f"400 Bad request - {required} is missing")
-            straight = query.get("straight", "false").lower() == "true"
-            answer = world.compare(project, query["from"], query["to"], straight)
-            return 200, shapes.compare_json(project, answer, url), {}
-        if len(rest) in (2, 3) and rest[0] == "files" and rest[2:] in ([], ["raw"]):
-            file_path, raw = rest[1], rest[2:] == ["raw"]
-            if not raw and not query.get("ref"):
-                raise HttpError(400, "400 Bad request - ref is missing")
-            commit = world.commit(project, query.get("ref") or project.default_branch)
-            if file_path not in commit["files"]:
-                raise HttpError(404, "404 File Not Found")
-            content = commit["files"][file_path].encode()
-            if raw:
-                return 200, content, {"Content-Type": "text/plain; charset=utf-8"}
-            return 200, shapes.file_json(file_path, content, query["ref"], commit["sha"]), {}
-        if len(rest) == 2 and rest[0] == "commits":
-            return 200, shapes.commit_json(world.commit(project, rest[1]), project, url), {}
-        raise HttpError(404, "404 Not Found")
-
-    # pipelines
-    def _create_pipeline(self, project: Project, body: dict[str, Any], source: str) -> dict[str, Any]:
-        ref = body.get("ref")
-        if not ref:
-            raise HttpError(400, "400 Bad request - ref is missing")
-        if project.commits:
-            try:
-                self.owner.world.commit(project, str(ref))
-            except NotFound:
-                raise HttpError(400, {"base": ["Reference not found"]}) from None
-        variables = body.get("variables") or {}
-        if isinstance(variables, list):
-            if not all(isinstance(v, dict) and v.get("key") for v in variables):
-                raise HttpError(400, "400 Bad request - variables[key] is missing")
-            variables = {str(v["key"]): str(v.get("value", "")) for v in variables}
-        elif not isinstance(variables, dict):
-            raise HttpError(400, "400 Bad request - variables is invalid")
-        pipeline = self.owner.world.add_pipeline(
-            project, {"ref": ref, "variables": variables, "source": source}, created_via_api=True
-        )
-        return self.owner.pipeline_json(project, pipeline)
-
-    def _trigger(self, project: Project, query: dict[str, str], body: dict[str, Any]) -> Answer:
-        sent = {**query, **body}
-        token = sent.get("token")
-        allowed = set(project.trigger_tokens)
-        if os.environ.get("SANDBOX_GITLAB_TRIGGER_TOKEN"):
-            allowed.add(os.environ["SANDBOX_GITLAB_TRIGGER_TOKEN"])
-        if not token or token not in allowed:
-            raise HttpError(404, "404 Not Found")
-        variables = {
-            k[len("variables[") : -1]: str(v) for k, v in sent.items() if re.fullmatch(r"variables\[.+\]", k)
-        }
-        if isinstance(sent.get("variables"), dict):
-            variables.update({str(k): str(v) for k, v in sent["variables"].items()})
-        created = self._create_pipeline(
-            project, {"ref": sent.get("ref"), "variables": variables}, source="trigger"
-        )
-        return 201, created, {}
-
-    def _pipelines(self, method: str, project: Project, rest: list[str], query: dict[str, str]) -> Answer:
-        sandbox, world = self.owner, self.owner.world
-        if not rest and method == "GET":
-            return self._page(self._pipeline_list(project, query), query)
-        pipeline = next((p for p in project.pipelines if str(p["id"]) == rest[0]), None) if rest else None
-        if pipeline is None:
-            raise HttpError(404, "404 Not found")
-        action = rest[1:]
-        if not action and method == "GET":
-            return 200, sandbox.pipeline_json(project, pipeline), {}
-        if action == ["variables"] and method == "GET":
-            variables = [
-                {"key": k, "value": v, "variable_type": "env_var"} for k, v in pipeline["variables"].items()
-            ]
-            return 200, variables, {}
-        if action == ["cancel"] and method == "POST":
-            world.cancel_pipeline(pipeline)
-            return 200, sandbox.pipeline_json(project, pipeline), {}
-        if action == ["retry"] and method == "POST":
-            world.retry_pipeline(project, pipeline)
-            return 201, sandbox.pipeline_json(project, pipeline), {}
-        raise HttpError(404, "404 Not Found")
-
-    def _pipeline_list(self, project: Project, query: dict[str, str]) -> list[dict[str, Any]]:
-        """The list view: GitLab returns the short pipeline shape here, the full one from GET /:id."""
-        sandbox = self.owner
-        order = query.get("order_by") or "id"
-        sort = query.get("sort") or "desc"
-        if order not in ("id", "status", "ref", "updated_at", "user_id"):
-            raise HttpError(400, "400 Bad request - order_by does not have a valid value")
-        if sort not in ("asc", "desc"):
-            raise HttpError(400, "400 Bad request - sort does not have a valid value")
-        if query.get("status") and query["status"] not in PIPELINE_STATUSES:
-            raise HttpError(400, "400 Bad request - status does not have a valid value")
-        items = [sandbox.pipeline_json(project, p) for p in project.pipelines]
-        scope = query.get("scope")
-        if scope in ("running", "pending"):
-            items = [j for j in items if j["status"] == scope]
-        elif scope == "finished":
-            items = [j for j in items if j["status"] in ("success", "failed", "canceled", "skipped")]
-        elif scope == "tags":
-            items = []
-        for key in ("status", "ref", "sha", "source"):
-            if query.get(key):
-                items = [j for j in items if j[key] == query[key]]
-        if query.get("username") and query["username"] != shapes.SANDBOX_USER["username"]:
-            items = []
-        if query.get("updated_after"):
-            bound = _query_time(query, "updated_after")
-            items = [j for j in items if _parse_iso(j["updated_at"]) > bound]
-        if query.get("updated_before"):
-            bound = _query_time(query, "updated_before")
-            items = [j for j in items if _parse_iso(j["updated_at"]) < bound]
-        field_name = "id" if order == "user_id" else order
-        items.sort(key=lambda j: (j[field_name], j["id"]), reverse=sort == "desc")
-        return [{k: j[k] for k in shapes.PIPELINE_SUMMARY_KEYS} for j in items]
-
-    # issues
-    def _issues(
-        self, found: list[tuple[Project, dict[str, Any]]], query: dict[str, str]
-    ) -> list[dict[str, Any]]:
-        state = query.get("state") or "all"
-        if state not in ("opened", "closed", "all"):
-            raise HttpError(400, "400 Bad request - state does not have a valid value")
-        if state != "all":
-            found = [(p, i) for p, i in found if i["state"] == state]
-        labels = query.get("labels")
-        if labels == "None":
-            found = [(p, i) for p, i in found if not i["labels"]]
-        elif labels == "Any":
-            found = [(p, i) for p, i in found if i["labels"]]
-        elif labels:
-            wanted = [label.strip() for label in labels.split(",") if label.strip()]
-            found = [(p, i) for p, i in found if all(label in i["labels"] for label in wanted)]
-        if query.get("search"):
-            text = query["search"].lower()
-            found = [
-                (p, i) for p, i in found if text in i["title"].lower() or text in i["description"].lower()
-            ]
-        for key in ("created_after", "created_before", "updated_after", "updated_before"):
-            if query.get(key):
-                bound = _query_time(query, key)
-                field_name = key.split("_")[0] + "_at"
-                if key.endswith("_after"):
-                    found = [(p, i) for p, i in found if i[field_name] >= bound]
-                else:
-                    found = [(p, i) for p, i in found if i[field_name] <= bound]
-        order = query.get("order_by") or "created_at"
-        if order not in ("created_at", "updated_at"):
-            raise HttpError(400, "400 Bad request - order_by does not have a valid value")
-        found.sort(
-            key=lambda pi: (pi[1][order], pi[1]["id"]), reverse=(query.get("sort") or "desc") == "desc"
-        )
-        return [self.owner.issue_json(p, i) for p, i in found]
-
-    def _pipeline_page(self, segments: list[str]) -> Answer:
-        """A small HTML page at a pipeline's web_url, so links from the Airflow UI open something."""
-        dash = segments.index("-")
-        with self.owner.world.lock:
-            project = self.owner.world.project("/".join(segments[:dash]))
-            pipeline = next((p for p in project.pipelines if str(p["id"]) == segments[-1]), None)
-            if pipeline is None:
-                raise HttpError(404, "404 Not found")
-            data = self.owner.pipeline_json(project, pipeline)
-            variables = "".join(
-                f"<li><code>{html.escape(k)}={html.escape(v)}</code></li>"
-                for k, v in pipeline["variables"].items()
-            )
-        page = (
-            f"<!doctype html><html><head><meta charset='utf-8'><title>Pipeline #{data['id']}</title></head><body>"
-            f"<h1>{html.escape(project.path)} · pipeline #{data['id']}</h1>"
-            f"<p>Status: <strong id='status'>{data['status']}</strong></p>"
-            f"<p>Ref {html.escape(data['ref'])} · created {data['created_at']} · started {data['started_at'] or '-'}"
-            f" · finished {data['finished_at'] or '-'}</p>"
-            f"<h2>Variables</h2><ul>{variables}</ul><p><em>Sandbox GitLab</em></p></body></html>"
-        )
-        return 200, page, {"Content-Type": "text/html; charset=utf-8"}
-
-    # -- control API --------------------------------------------------------------------------------
-    def _control(self, method: str, rest: list[str], body: dict[str, Any]) -> Answer:
-        sandbox = self.owner
-        routes: dict[tuple[str, str], Callable[[], Answer]] = {
-            ("GET", "state"): lambda: (200, sandbox.state(), {}),
-            ("POST", "clock"): lambda: (
-                200,
-                {"now": sandbox.advance_clock(float(body.get("advance_seconds", 0)))},
-                {},
-            ),
-            ("POST", "faults"): lambda: (201, self._control_fault(body), {}),
-            ("DELETE", "faults"): self._control_clear_faults,
-            ("POST", "deployments"): lambda: (201, self._with_project(body, sandbox.add_deployment), {}),
-            ("POST", "issues"): lambda: (201, self._with_project(body, sandbox.add_issue), {}),
-            ("POST", "commits"): lambda: (201, self._with_project(body, sandbox.add_commit), {}),
-            ("POST", "pipeline_behaviour"): lambda: (
-                200,
-                self._with_project(body, sandbox.set_pipeline_behaviour),
-                {},
-            ),
-        }
-        if len(rest) == 1 and (method, rest[0]) in routes:
-            try:
-                return routes[(method, rest[0])]()
-            except ScenarioError as exc:
-                raise HttpError(400, f"400 Bad request - {exc}") from None
-        if len(rest) == 2 and rest[0] == "deployments" and method == "POST":
-            if "status" not in body:
-                raise HttpError(400, "400 Bad request - status is missing")
-            return 200, sandbox.set_deployment_status(int(rest[1]), str(body["status"])), {}
-        if len(rest) == 3 and rest[0] == "issues" and rest[2] == "close" and method == "POST":
-            project = body.get("project") or self._project_of_issue(int(rest[1]))
-            return 200, sandbox.close_issue(project, int(rest[1])), {}
-        raise HttpError(404, "404 Not Found")
-
-    def _control_clear_faults(self) -> Answer:
-        self.owner.clear_faults()
-        return 200, {"faults": []}, {}
-
-    def _control_fault(self, body: dict[str, Any]) -> dict[str, Any]:
-        if not body.get("path"):
-            raise HttpError(400, "400 Bad request - path is missing (a regex on the request path)")
-        options = {
-            k: body[k] for k in ("status", "retry_after", "delay_seconds", "after_success") if k in body
-        }
-        fault = self.owner.inject_fault(
-            str(body["path"]),
-            str(body.get("kind", "status")),
-            method=body.get("method"),
-            count=int(body.get("count", 1)),
-            **options,
-        )
-        return {"fault": fault, "faults": [dict(f) for f in self.owner.faults]}
-
-    def _with_project(self, body: dict[str, Any], action: Callable[..., Any]) -> Any:
-        spec = dict(body)
-        project = spec.pop("project", None)
-        if not project:
-            raise HttpError(400, "400 Bad request - project is missing (id or path_with_namespace)")
-        return action(project, **spec)
-
-    def _project_of_issue(self, iid: int) -> str:
-        owners = [
-            p.path for p in self.owner.world.projects.values() if any(i["iid"] == iid for i in p.issues)
-        ]
-        if len(owners) != 1:
-            raise HttpError(400 if owners else 404, "give `project`: the issue iid is ambiguous or unknown")
-        return owners[0]
-
-
-def _query_time(query: dict[str, str], key: str) -> datetime:
-    try:
-        return _parse_iso(query[key])
-    except ValueError:
-        raise HttpError(400, f"400 Bad request - {key} is invalid") from None
-
-
-def _parse_iso(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "+"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _template(segments: list[str]) -> str:

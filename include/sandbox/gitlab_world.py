@@ -9,7 +9,6 @@ every read or change of shared state happens under `lock`.
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import re
 import threading
@@ -17,19 +16,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from include.sandbox.gitlab_repository import changed_files, tree_entries, truncate
+
 _RELATIVE = re.compile(r"^([+-])(\d+(?:\.\d+)?)(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 DEPLOYMENT_STATUSES = ("created", "running", "success", "failed", "canceled", "skipped", "blocked")
 FINISHED_DEPLOYMENT_STATUSES = ("success", "failed", "canceled", "skipped")
+# GitLab's own sets (include/sandbox/gitlab_api.yaml, statuses), canceling and waiting_for_callback included.
 PIPELINE_STATUSES = (
     "created",
     "waiting_for_resource",
     "preparing",
+    "waiting_for_callback",
     "pending",
     "running",
     "success",
     "failed",
+    "canceling",
     "canceled",
     "skipped",
     "manual",
@@ -37,6 +41,10 @@ PIPELINE_STATUSES = (
 )
 FINISHED_PIPELINE_STATUSES = ("success", "failed", "canceled", "skipped")
 PIPELINE_RESULTS = ("success", "failed", "canceled")
+DEPLOYMENT_CREATORS = ("api", "ci")  # through POST /deployments (deployable null) or by a CI job
+BOT_USERNAME = "sandbox-bot"
+# Diff limits of a fresh GitLab (application settings diff_max_files, diff_max_lines); bytes = files * 5 KB.
+DEFAULT_DIFF_LIMITS = {"max_files": 1000, "max_lines": 50000}
 
 
 class ScenarioError(ValueError):
@@ -81,47 +89,6 @@ def parse_moment(value: Any, base: datetime, place: str = "time") -> datetime | 
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def changed_files(old: dict[str, str], new: dict[str, str]) -> list[dict[str, Any]]:
-    """GitLab-style diffs between two file sets; a path that vanished while its content reappeared
-    under a new path is reported once, as a rename (as git's rename detection does for identical files)."""
-    added = [p for p in new if p not in old]
-    removed = [p for p in old if p not in new]
-    renames: dict[str, str] = {}
-    for path in added:
-        source = next((r for r in removed if old[r] == new[path] and r not in renames.values()), None)
-        if source is not None:
-            renames[path] = source
-    diffs = []
-    for path in sorted(set(old) | set(new)):
-        before, after = old.get(path), new.get(path)
-        if before == after or path in renames.values():
-            continue
-        source = renames.get(path)
-        old_path = source or path
-        old_text = old.get(old_path) if source else before
-        diffs.append(
-            {
-                "old_path": old_path,
-                "new_path": path,
-                "a_mode": "0" if before is None and source is None else "100644",
-                "b_mode": "0" if after is None else "100644",
-                "new_file": before is None and source is None,
-                "renamed_file": source is not None,
-                "deleted_file": after is None,
-                "generated_file": False,
-                "too_large": False,
-                "diff": _unified_diff(old_text or "", after or ""),
-            }
-        )
-    return diffs
-
-
-def _unified_diff(before: str, after: str) -> str:
-    """The hunk text GitLab puts in `diff`: no ---/+++ header lines, hunks only."""
-    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=3)
-    return "".join(f"{line}\n" for line in list(lines)[2:])
-
-
 @dataclass
 class Project:
     """One GitLab project of the scenario and everything recorded in it."""
@@ -135,6 +102,9 @@ class Project:
     issues: list[dict[str, Any]] = field(default_factory=list)
     behaviour: dict[str, Any] = field(default_factory=dict)
     trigger_tokens: list[str] = field(default_factory=list)
+    refs: dict[str, str] = field(default_factory=dict)  # branch or tag name -> sha ("" when not modelled)
+    # ci_pipeline_variables_minimum_override_role: developer | maintainer | owner | no_one_allowed
+    variables_minimum_role: str = "developer"
 
     def head(self) -> dict[str, Any] | None:
         """The newest commit: what the default branch points at."""
@@ -154,12 +124,20 @@ class GitLabWorld:
         self._building = True
         self.scenario = copy.deepcopy(scenario)
         self.projects: dict[int, Project] = {}
-        self.ids = {"deployment": 1000, "pipeline": 5000, "issue": 100, "environment": 10}
+        self.ids = {"deployment": 1000, "pipeline": 5000, "issue": 100, "environment": 10, "user": 1}
+        self.users: dict[str, int] = {BOT_USERNAME: 1}  # username -> id; the admin token's user is id 1
+        limits = scenario.get("diff_limits") or {}
+        self.diff_limits = {k: int(limits.get(k, v)) for k, v in DEFAULT_DIFF_LIMITS.items()}
+        # False: an instance older than GET /admin/migrations/pending (404 there)
+        self.admin_migrations_endpoint = bool(scenario.get("admin_migrations_endpoint", True))
         self.environment_ids: dict[tuple[int, str], int] = {}
         self.admin_pending: dict[str, list[int]] = {}
+        self.admin_names: dict[int, str] = {}  # version -> migration name, for the admin API's items
         for database, versions in (scenario.get("admin_pending_migrations") or {}).items():
             try:
-                self.admin_pending[str(database)] = [int(v) for v in versions or []]
+                items = [v if isinstance(v, dict) else {"version": v} for v in versions or []]
+                self.admin_pending[str(database)] = [int(v["version"]) for v in items]
+                self.admin_names.update({int(v["version"]): str(v["name"]) for v in items if v.get("name")})
             except (TypeError, ValueError):
                 raise ScenarioError(
                     f"admin_pending_migrations.{database}: versions must be integers like 20261120000000"
@@ -204,12 +182,20 @@ class GitLabWorld:
             raise ScenarioError(f"{place}.id: {project_id} is used by another project")
         behaviour = dict(spec.get("pipeline_behaviour") or {})
         self.check_behaviour(behaviour, f"{place}.pipeline_behaviour")
+        minimum = str(spec.get("pipeline_variables_minimum_role") or "developer")
+        if minimum not in ("developer", "maintainer", "owner", "no_one_allowed"):
+            raise ScenarioError(
+                f"{place}.pipeline_variables_minimum_role: {minimum!r} is not developer, maintainer, owner "
+                "or no_one_allowed"
+            )
         project = Project(
             id=project_id,
             path=str(spec["path_with_namespace"]).strip("/"),
             default_branch=str(spec.get("default_branch") or "master"),
             behaviour=behaviour,
             trigger_tokens=[str(t) for t in spec.get("trigger_tokens") or []],
+            refs={str(k): str(v or "") for k, v in (spec.get("refs") or {}).items()},
+            variables_minimum_role=minimum,
         )
         self.projects[project.id] = project
         commits = spec.get("commits") or []
@@ -230,7 +216,7 @@ class GitLabWorld:
         result = behaviour.get("result", "success")
         if result not in PIPELINE_RESULTS:
             raise ScenarioError(f"{place}.result: {result!r} is not one of {', '.join(PIPELINE_RESULTS)}")
-        for key in ("pending_seconds", "running_seconds"):
+        for key in ("pending_seconds", "running_seconds", "canceling_seconds"):
             if key in behaviour:
                 try:
                     if float(behaviour[key]) < 0:
@@ -306,6 +292,9 @@ class GitLabWorld:
                 finished = created
             if status not in FINISHED_DEPLOYMENT_STATUSES:
                 finished = None
+            creator = str(spec.get("created_by") or ("ci" if spec.get("pipeline_id") else "api"))
+            if creator not in DEPLOYMENT_CREATORS:
+                raise ScenarioError(f"{place}.created_by: {creator!r} is not api or ci")
             deployment = {
                 "id": int(spec.get("id") or self.ids["deployment"]),
                 "iid": len(project.deployments) + 1,
@@ -318,7 +307,12 @@ class GitLabWorld:
                 "updated_at": finished or created,
                 "finished_at": finished,
                 "pipeline_id": spec.get("pipeline_id"),
+                "created_by": creator,
+                "user": str(spec.get("user") or BOT_USERNAME),
             }
+            # GitLab only accepted the deployment if its ref existed: it is a ref of the project from now on.
+            project.refs.setdefault(deployment["ref"], deployment["sha"])
+            self.user_id(deployment["user"])
             self.environment_id(project, deployment["environment"])
             project.deployments.append(deployment)
             return deployment
@@ -371,8 +365,11 @@ class GitLabWorld:
                 "result": str(behaviour.get("result", "success")),
                 "record": behaviour.get("record_db_deployment") if created_via_api else None,
                 "canceled_at": None,
+                "canceling_seconds": float(behaviour.get("canceling_seconds", 1)),
                 "deployment_id": None,
+                "user": str(spec.get("user") or BOT_USERNAME),
             }
+            self.user_id(pipeline["user"])
             project.pipelines.append(pipeline)
             if created_via_api:
                 self.created_pipelines.setdefault(project.id, []).append(pipeline["id"])
@@ -398,7 +395,10 @@ class GitLabWorld:
                 "created_at": created,
                 "updated_at": self.when(spec.get("updated_at"), f"{place}.updated_at") or created,
                 "closed_at": created if state == "closed" else None,
+                "confidential": bool(spec.get("confidential", False)),
+                "author": str(spec.get("author") or BOT_USERNAME),
             }
+            self.user_id(issue["author"])
             project.issues.append(issue)
             return issue
 
@@ -444,6 +444,29 @@ class GitLabWorld:
             "same": old["sha"] == new["sha"],
         }
 
+    def user_id(self, username: str) -> int:
+        """A stable id per username (the admin token's user is 1)."""
+        with self.lock:
+            if username not in self.users:
+                self.ids["user"] += 1
+                self.users[username] = self.ids["user"]
+            return self.users[username]
+
+    def tree(self, project: Project, ref: str, path: str) -> list[dict[str, Any]]:
+        """GET …/repository/tree: the entries directly under `path` at `ref` (see gitlab_repository.tree)."""
+        try:
+            files = self.commit(project, ref)["files"]
+        except NotFound:
+            raise NotFound("404 Tree Not Found") from None
+        entries = tree_entries(files, path)
+        if entries is None:
+            raise NotFound("404 Tree Not Found")
+        return entries
+
+    def truncate_diffs(self, diffs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+        """GitLab's diff limits applied to a compare (see gitlab_repository.truncate)."""
+        return truncate(diffs, self.diff_limits["max_files"], self.diff_limits["max_lines"])
+
     def environment_id(self, project: Project, name: str) -> int:
         with self.lock:
             key = (project.id, name)
@@ -457,28 +480,38 @@ class GitLabWorld:
 
     # -- pipeline progression -------------------------------------------------------------------------
     def pipeline_state(self, pipeline: dict[str, Any]) -> dict[str, Any]:
-        """Status and timings now: pending → running → result, by elapsed sandbox time since (re)start."""
+        """Status and timings now: pending → running → result, by elapsed sandbox time since (re)start.
+        A cancel goes through `canceling` (GitLab runs after_script meanwhile) for `canceling_seconds`."""
         canceled = pipeline["canceled_at"]
+        now = self.now()
+
+        def cancel_state(started: datetime | None) -> dict[str, Any]:
+            done = canceled + timedelta(seconds=pipeline.get("canceling_seconds", 1))
+            if now < done:
+                return {"status": "canceling", "started_at": started, "finished_at": None}
+            return {"status": "canceled", "started_at": started, "finished_at": done}
+
         if pipeline["fixed_status"] is not None:
             status = pipeline["fixed_status"]
             started = pipeline["started_at"]
-            if started is None and status not in ("created", "pending", "waiting_for_resource", "preparing"):
+            if started is None and status not in (
+                "created",
+                "pending",
+                "waiting_for_resource",
+                "preparing",
+                "waiting_for_callback",
+            ):
                 started = pipeline["created_at"]
             finished = pipeline["finished_at"]
             if finished is None and status in FINISHED_PIPELINE_STATUSES:
                 finished = (started or pipeline["created_at"]) + timedelta(seconds=60)
             if canceled is not None and status not in FINISHED_PIPELINE_STATUSES:
-                return {"status": "canceled", "started_at": started, "finished_at": canceled}
+                return cancel_state(started)
             return {"status": status, "started_at": started, "finished_at": finished}
         started = pipeline["run_from"] + timedelta(seconds=pipeline["pending_seconds"])
         finished = started + timedelta(seconds=pipeline["running_seconds"])
         if canceled is not None and canceled < finished:
-            return {
-                "status": "canceled",
-                "started_at": started if canceled >= started else None,
-                "finished_at": canceled,
-            }
-        now = self.now()
+            return cancel_state(started if canceled >= started else None)
         if now < started:
             return {"status": "pending", "started_at": None, "finished_at": None}
         if now < finished:
@@ -487,7 +520,9 @@ class GitLabWorld:
 
     def cancel_pipeline(self, pipeline: dict[str, Any]) -> None:
         with self.lock:
-            if self.pipeline_state(pipeline)["status"] not in FINISHED_PIPELINE_STATUSES:
+            if pipeline["canceled_at"] is None and (
+                self.pipeline_state(pipeline)["status"] not in FINISHED_PIPELINE_STATUSES
+            ):
                 pipeline["canceled_at"] = self.now()
 
     def retry_pipeline(self, project: Project, pipeline: dict[str, Any]) -> None:

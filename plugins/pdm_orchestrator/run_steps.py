@@ -67,11 +67,19 @@ def discover_pending(environment: str, policy_path: str) -> dict[str, Any]:
         waiting_on = sorted(f.path for f in files if f.path in not_run_there)
     checked = None
     if policy.gitlab.admin_check_databases:
-        from include.pending import cross_check
+        from include.pending import admin_check_summary
+        from pdm_orchestrator.hooks.gitlab import AdminCheckUnavailable
 
-        admin = {db: hook.admin_pending_migrations(db) for db in policy.gitlab.admin_check_databases}
-        checked = cross_check([f.version for f in files], admin)
-        if not checked["agree"]:
+        admin: dict[str, list[str]] = {}
+        unavailable: dict[str, str] = {}
+        for db in policy.gitlab.admin_check_databases:
+            try:
+                admin[db] = hook.admin_pending_migrations(db)
+            except AdminCheckUnavailable as exc:  # 404: no endpoint or no such database; said, not fatal
+                unavailable[db] = str(exc)
+                log.warning("admin cross-check unavailable: %s", exc)
+        checked = admin_check_summary([f.version for f in files], admin, unavailable)
+        if checked["agree"] is False:
             log.warning("pending views disagree: %s", checked)
     return {
         "environment": environment,

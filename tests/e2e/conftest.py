@@ -17,6 +17,14 @@ from tests.support.policies import e2e_policy, write_policy
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAGS = PROJECT_ROOT / "dags"
 TOKEN = "e2e-sandbox-token-0123456789"
+# The bot's token in the end-to-end runs has the least roles docs/gitlab.md names (not the admin token):
+# Reporter where it reads, Developer where it runs the PDM pipeline.
+BOT_TOKEN = "e2e-bot-token-9876543210"
+BOT_ROLES = {
+    "gitlab-org/gitlab": "reporter",
+    "gitlab-com/gl-infra/production": "reporter",
+    "gitlab-org/release/tools": "developer",
+}
 
 
 @dataclass
@@ -29,15 +37,19 @@ class PdmWorld:
     monkeypatch: pytest.MonkeyPatch
     sandbox: Any = None
 
-    def serve(self, scenario: dict[str, Any]) -> Any:
-        """Start the sandbox GitLab with this world and point the `gitlab_default` connection at it."""
+    def serve(self, scenario: dict[str, Any], *, admin: bool = False) -> Any:
+        """Start the sandbox GitLab with this world and point the `gitlab_default` connection at it, with the
+        bot's least-role token (or the admin token, for the admin API cross-check)."""
         from include.sandbox.gitlab_server import SandboxGitLab
 
+        bot = {"token": BOT_TOKEN, "username": "pdm-bot", "roles": BOT_ROLES}
+        scenario = {**scenario, "tokens": [*(scenario.get("tokens") or []), bot]}
         self.sandbox = SandboxGitLab(scenario, token=TOKEN).start(host="127.0.0.1", port=0)
+        token = TOKEN if admin else BOT_TOKEN
         self.monkeypatch.setenv(
             "AIRFLOW_CONN_GITLAB_DEFAULT",
             json.dumps(
-                {"conn_type": "http", "host": self.sandbox.url, "password": TOKEN, "extra": {"timeout": 10}}
+                {"conn_type": "http", "host": self.sandbox.url, "password": token, "extra": {"timeout": 10}}
             ),
         )
         return self.sandbox

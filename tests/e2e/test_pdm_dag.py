@@ -191,7 +191,7 @@ def test_create_lost_after_gitlab_accepted_resumes_the_same_pipeline(pdm_world):
 
 
 def test_admin_api_disagreement_is_the_stricter_view(pdm_world):
-    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}), admin=True)  # the admin API needs admin
     sandbox.world.admin_pending["main"] = [20261120000000, 20261119000000]
     pdm_world.use_policy(admin_check_databases=["main", "ci"])
     run = pdm_world.run()

@@ -350,3 +350,195 @@ def test_admin_pending_migrations_are_sorted_versions(target):
     assert versions == sorted(versions) and all(re.fullmatch(r"\d{14}", v) for v in versions)
     if target.sandbox:
         assert versions == ["20261120000000", "20261121000000"]
+
+
+# -- GitLab's own facts (include/sandbox/gitlab_api.yaml) ------------------------------------------------
+
+
+def _entity(target: ContractTarget, answer: dict[str, Any], entity: str) -> None:
+    """The sandbox answers exactly the entity's fields; a real GitLab at least those, and otherwise only the
+    fields some versions add (never one the table does not know, for entities the table lists in full)."""
+    from include.sandbox import api_table
+
+    fields = set(api_table.entity_fields(entity))
+    known = fields | set(api_table.table()["entities"][entity].get("version_fields") or [])
+    got = set(answer)
+    if target.sandbox:
+        assert got <= fields if api_table.entity_is_partial(entity) else got == fields, (entity, got ^ fields)
+        return
+    assert fields <= got, f"{entity}: GitLab lacks {sorted(fields - got)}"
+    if not api_table.entity_is_partial(entity):
+        assert got <= known, f"{entity}: fields the table does not know: {sorted(got - known)}"
+
+
+def test_deployments_have_no_finished_at_and_gitlabs_fields(target):
+    gl = target.hook().get_conn()
+    found = gl.projects.get(target.project, lazy=True).deployments.list(
+        environment=target.environment,
+        status="success",
+        order_by="finished_at",
+        sort="desc",
+        per_page=3,
+        page=1,
+    )
+    assert found, "no successful deployment to look at"
+    for item in found:
+        data = item.asdict()
+        _entity(target, data, "deployment")
+        _entity(target, data["environment"], "environment_basic")
+        assert "finished_at" not in data
+        if data["deployable"] is not None:
+            _entity(target, data["deployable"], "job")
+            _entity(target, data["deployable"]["pipeline"], "pipeline_basic")
+
+
+def test_pipelines_use_gitlabs_statuses_and_shapes(target):
+    from include.pipelines import ALL_STATUSES
+
+    project = target.pipeline_project or target.project
+    listed = target.hook().get_conn().projects.get(project, lazy=True).pipelines.list(per_page=5, page=1)
+    for item in listed:
+        _entity(target, item.asdict(), "pipeline_list_item")
+        assert item.status in ALL_STATUSES
+
+
+def test_compare_shape_and_its_truncation_flag(target):
+    _needs(target.compare, "compare range (GITLAB_CONTRACT_COMPARE)")
+    old, new = target.compare
+    answer = target.hook().get_conn().projects.get(target.project, lazy=True).repository_compare(old, new)
+    _entity(target, answer, "compare")
+    assert isinstance(answer["compare_timeout"], bool)
+    for diff in answer["diffs"][:50]:
+        _entity(target, diff, "diff")
+
+
+def test_the_tree_lists_every_post_deploy_migration_at_a_sha(target):
+    _needs(target.compare, "compare range (GITLAB_CONTRACT_COMPARE)")
+    hook = target.hook()
+    paths = hook.post_deploy_paths(target.project, target.compare[1])
+    assert paths and all(p.startswith(("db/post_migrate/", "ee/db/post_migrate/")) for p in paths)
+    entries = (
+        hook.get_conn()
+        .projects.get(target.project, lazy=True)
+        .repository_tree(path="db/post_migrate", ref=target.compare[1], per_page=2, page=1)
+    )
+    for entry in entries:
+        _entity(target, entry, "tree_object")
+    if target.sandbox:
+        assert paths == {p for p in target.sandbox.world.commit(target.sandbox.world.project(APP), NEW_SHA)["files"]
+                         if p.startswith(("db/post_migrate/", "ee/db/post_migrate/"))}  # fmt: skip
+
+
+def test_issues_carry_the_confidential_flag(target):
+    _needs(target.issues_project, "issues project (GITLAB_CONTRACT_ISSUES_PROJECT)")
+    gl = target.hook().get_conn()
+    for issue in gl.projects.get(target.issues_project, lazy=True).issues.list(per_page=5, page=1):
+        _entity(target, issue.asdict(), "issue")
+        assert isinstance(issue.confidential, bool)
+
+
+def test_the_admin_answer_is_an_object(target):
+    _needs(target.admin_database, "admin database (GITLAB_CONTRACT_ADMIN_DATABASE)")
+    gl = target.hook().get_conn()
+    answer = gl.http_get("/admin/migrations/pending", query_data={"database": target.admin_database})
+    _entity(target, answer, "admin_pending_migrations")
+    assert answer["total_pending"] == len(answer["pending_migrations"])
+    for item in answer["pending_migrations"]:
+        _entity(target, item, "pending_migration")
+
+
+def test_the_token_knows_its_user_role_and_scopes(target):
+    hook = target.hook()
+    me = hook.current_user()
+    assert me["username"] and isinstance(me.get("is_admin", False), bool)
+    assert hook.access_level(target.project) >= 20 or me.get("is_admin"), "the bot needs Reporter here"
+    ok, message = hook.test_connection()
+    assert ok and target.token not in message
+
+
+def test_variables_of_own_pipelines_are_readable(target):
+    _needs(target.pipeline_project, "pipeline project (GITLAB_CONTRACT_PIPELINE_PROJECT)")
+    hook = target.hook()
+    created = hook.create_pipeline(target.pipeline_project, target.pipeline_ref, {"PDM_CONTRACT": "own"})
+    try:
+        gl = hook.get_conn()
+        variables = gl.http_get(
+            f"/projects/{target.pipeline_project.replace('/', '%2F')}/pipelines/{created.id}/variables"
+        )
+        for variable in variables:
+            _entity(target, variable, "pipeline_variable")
+        assert {v["key"]: v["value"] for v in variables}.get("PDM_CONTRACT") == "own"
+    finally:
+        hook.cancel_pipeline(target.pipeline_project, created.id)
+
+
+# Every endpoint and fact of the table has a contract test here (or, for what a real GitLab cannot be made to
+# do, in test_hook_fidelity.py / tests/sandbox/test_roles.py against the sandbox).
+COVERAGE = {
+    "version": ["test_the_token_knows_its_user_role_and_scopes"],
+    "current_user": ["test_the_token_knows_its_user_role_and_scopes"],
+    "token_self": ["test_the_token_knows_its_user_role_and_scopes"],
+    "get_project": ["test_the_token_knows_its_user_role_and_scopes"],
+    "list_deployments": ["test_deployments_have_no_finished_at_and_gitlabs_fields"],
+    "get_deployment": ["test_a_pdm_run_recorded_as_a_db_deployment_moves_the_rollback_line"],
+    "create_deployment": ["test_a_pdm_run_recorded_as_a_db_deployment_moves_the_rollback_line"],
+    "update_deployment": ["test_a_pdm_run_recorded_as_a_db_deployment_moves_the_rollback_line"],
+    "compare": [
+        "test_compare_shape_and_its_truncation_flag",
+        "test_compare_yields_post_deploy_migrations_readable_at_the_new_sha",
+    ],
+    "tree": ["test_the_tree_lists_every_post_deploy_migration_at_a_sha"],
+    "raw_file": ["test_compare_yields_post_deploy_migrations_readable_at_the_new_sha"],
+    "list_pipelines": ["test_pipelines_use_gitlabs_statuses_and_shapes"],
+    "get_pipeline": ["test_pipeline_create_find_active_status_and_cancel"],
+    "pipeline_variables": ["test_variables_of_own_pipelines_are_readable"],
+    "create_pipeline": ["test_pipeline_create_find_active_status_and_cancel"],
+    "trigger_pipeline": ["test_pipeline_with_a_trigger_token"],
+    "cancel_pipeline": ["test_pipeline_create_find_active_status_and_cancel"],
+    "list_issues": [
+        "test_issues_carry_the_confidential_flag",
+        "test_blocking_issues_are_open_and_carry_a_blocking_label",
+    ],
+    "admin_pending_migrations": [
+        "test_the_admin_answer_is_an_object",
+        "test_admin_pending_migrations_are_sorted_versions",
+    ],
+    "deployment_finished_time": [
+        "test_latest_successful_deployment_is_a_finished_success_of_that_environment"
+    ],
+    "deployment_updated_after_inclusive": ["test_roles.py::test_deployments_updated_after_is_inclusive"],
+    "ci_deployment_not_updatable": ["test_roles.py::test_deployment_refs_and_ci_deployments"],
+    "compare_truncates": [
+        "test_hook_fidelity.py::test_truncated_compare_falls_back_to_the_tree_and_misses_nothing"
+    ],
+    "pipeline_variables_role": [
+        "test_roles.py::test_pipeline_variables_only_for_maintainers_and_the_triggerer"
+    ],
+    "pipeline_variables_minimum_role": ["test_roles.py::test_the_pipeline_variables_minimum_role"],
+    "canceling_status": ["test_pipeline_create_find_active_status_and_cancel"],
+    "confidential_issues_hidden": [
+        "test_roles.py::test_confidential_issues_are_silently_absent_below_reporter"
+    ],
+    "retry_after_outside_timeout": [
+        "test_hook_fidelity.py::test_a_long_retry_after_fails_the_call_within_its_budget"
+    ],
+}
+
+
+def test_every_endpoint_and_fact_of_the_table_is_covered():
+    import pathlib
+
+    from include.sandbox import api_table
+
+    ids = {row["id"] for row in api_table.endpoints()} | {fact["id"] for fact in api_table.table()["facts"]}
+    assert set(COVERAGE) == ids
+    here = pathlib.Path(__file__).parent
+    for names in COVERAGE.values():
+        for name in names:
+            file, _, test = name.rpartition("::")
+            source = (
+                (here / file if file else pathlib.Path(__file__))
+                if file != "test_roles.py"
+                else (here.parent / "sandbox" / file)
+            )
+            assert f"def {test}(" in source.read_text(), name

@@ -91,6 +91,10 @@ def test_pipeline_create_find_status_and_cancel(hook, sandbox):
         created.id
     ]
     hook.cancel_pipeline(RELEASE_TOOLS, created.id)
+    # GitLab cancels through `canceling` (after_script runs); meanwhile it still holds the environment
+    assert hook.pipeline(RELEASE_TOOLS, created.id).status == "canceling"
+    assert [p.id for p in hook.active_pipelines(RELEASE_TOOLS, "master")] == [created.id]
+    sandbox.advance_clock(1)
     assert hook.pipeline(RELEASE_TOOLS, created.id).status == "canceled"
 
 

@@ -51,7 +51,8 @@ def test_pipeline_lifecycle_records_the_db_deployment(sandbox, gl):
     latest = app.deployments.list(
         environment="db/gprd", status="success", order_by="finished_at", sort="desc", per_page=1, page=1
     )[0]
-    assert latest.sha == DEPLOYED and latest.finished_at == created.finished_at
+    # recorded by the pipeline's job: the finish time is the job's (GitLab's deployment has no finished_at)
+    assert latest.sha == DEPLOYED and latest.deployable["finished_at"] == created.finished_at
     assert app.deployments.list(environment="db/gprd", status="running", get_all=True) == []
 
 
@@ -86,6 +87,9 @@ def test_cancel_a_created_and_a_scenario_pipeline(sandbox, gl):
     sandbox.advance_clock(2)
     created.cancel()
     created.refresh()
+    assert created.status == "canceling" and created.finished_at is None  # after_script runs meanwhile
+    sandbox.advance_clock(1)
+    created.refresh()
     assert created.status == "canceled" and created.finished_at
     sandbox.advance_clock(60)
     created.refresh()
@@ -94,6 +98,8 @@ def test_cancel_a_created_and_a_scenario_pipeline(sandbox, gl):
     running = project.pipelines.get(900)
     assert running.status == "running"
     running.cancel()
+    assert project.pipelines.get(900).status == "canceling"
+    sandbox.advance_clock(1)
     assert project.pipelines.get(900).status == "canceled"
     project.pipelines.get(900, lazy=True).retry()
     assert project.pipelines.get(900).status == "pending"

@@ -63,18 +63,21 @@ def world(
     deployed_ago: str = "-5h",
 ) -> dict[str, Any]:
     """gprd and gstg run PACKAGE (NEW_SHA); db/gprd last ran at OLD_SHA; `pending` files were added since.
+    The gprd deployment was run by CI (`deployable` with finished_at), the others recorded through the API
+    (`deployable: null`, finished at updated_at): both shapes GitLab answers go through every test.
 
     db/gstg already ran NEW_SHA, so nothing waits on staging.
     """
     base_files = {"db/post_migrate/20261001000000_already_ran.rb": OLD}
     deployments = [
-        {
+        {  # run by a CI job: GitLab gives the finish time only as deployable.finished_at
             "environment": "gprd",
             "sha": NEW_SHA,
             "ref": PACKAGE,
             "status": "success",
             "created_at": "-6h",
             "finished_at": deployed_ago,
+            "created_by": "ci",
         },
         {
             "environment": "gstg",

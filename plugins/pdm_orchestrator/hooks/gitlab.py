@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -12,18 +14,35 @@ from airflow.sdk import BaseHook
 
 from include.deployments import ACTIVE_DEPLOYMENT_STATUSES, Deployment
 from include.gates.rollback import BlockingIssue
-from include.pipelines import PipelineRun
+from include.pending import POST_DEPLOY_DIRS, diffs_from_trees
+from include.pipelines import HOLDING_STATUSES, PipelineRun
 
 if TYPE_CHECKING:
     import gitlab
+
+REPORTER = 20  # GitLab's access level that sees confidential issues (app/finders/issues_finder.rb)
+UNREADABLE_VARIABLES = (
+    "its variables are unreadable by the bot (GitLab shows them only to Maintainers and to the pipeline's "
+    "triggerer), so it counts as holding"
+)
 
 
 class GitLabError(RuntimeError):
     """A GitLab call failed; the message names the endpoint and the status, never the token."""
 
 
+class AdminCheckUnavailable(GitLabError):
+    """GET /admin/migrations/pending answered 404: the instance predates the endpoint, or does not run that
+    database. Discovery goes on without the cross-check and says so."""
+
+
+class CallBudgetExceeded(RuntimeError):
+    """A call would outlast the hook's time budget (e.g. a Retry-After longer than what is left)."""
+
+
 def _wrap(endpoint: str):
-    """Turn python-gitlab's and the transport's exceptions into one GitLabError naming the endpoint."""
+    """Turn python-gitlab's and the transport's exceptions into one GitLabError naming the endpoint, and bound
+    the whole call (retries and Retry-After waits included) by the connection's `max_call_seconds`."""
 
     def decorator(fn):
         @functools.wraps(fn)
@@ -31,8 +50,17 @@ def _wrap(endpoint: str):
             import gitlab.exceptions
             import requests
 
+            hook = args[0] if args and isinstance(args[0], GitLabHook) else None
+            outermost = hook is not None and hook._deadline is None
             try:
+                if outermost:
+                    hook.get_conn()  # reads the connection's max_call_seconds
+                    hook._deadline = time.monotonic() + hook.max_call_seconds
                 return fn(*args, **kwargs)
+            except GitLabError:
+                raise
+            except CallBudgetExceeded as exc:
+                raise GitLabError(f"GitLab {endpoint}: {exc}") from None
             except gitlab.exceptions.GitlabError as exc:
                 code = getattr(exc, "response_code", None)
                 message = getattr(exc, "error_message", None) or str(exc)
@@ -43,6 +71,9 @@ def _wrap(endpoint: str):
                 raise GitLabError(
                     f"GitLab {endpoint}: unexpected answer: {type(exc).__name__}: {exc}"
                 ) from None
+            finally:
+                if outermost:
+                    hook._deadline = None
 
         return wrapper
 
@@ -54,10 +85,12 @@ class GitLabHook(BaseHook):
 
     Connection: host = base URL (`https://gitlab.com`, or host + schema + port), password = API token
     (scopes: `api` to create pipelines and record deployments, `read_api` for reads); extra:
-    `{"timeout": 30, "verify": true, "max_retries": 5, "per_page": 100, "trigger_token": "…"}` (the trigger
-    token only when the policy's pipeline uses `trigger: trigger_token`; `per_page` is the page size of every
-    list, which is always followed to its last page). Transient errors (5xx, 429 with Retry-After) are retried by
-    python-gitlab; anything else raises :class:`GitLabError` naming the endpoint.
+    `{"timeout": 30, "verify": true, "max_retries": 5, "per_page": 100, "max_call_seconds": 120,
+    "trigger_token": "…"}` (the trigger token only when the policy's pipeline uses `trigger: trigger_token`;
+    `per_page` is the page size of every list, which is always followed to its last page). Transient errors
+    (5xx, 429 with Retry-After) are retried by python-gitlab, within `max_call_seconds` per hook call: a
+    Retry-After longer than what is left fails the call at once (python-gitlab would sleep it outside the
+    request timeout). Anything else raises :class:`GitLabError` naming the endpoint.
     """
 
     conn_name_attr = "gitlab_conn_id"
@@ -69,28 +102,89 @@ class GitLabHook(BaseHook):
         super().__init__()
         self.gitlab_conn_id = gitlab_conn_id
         self._client: gitlab.Gitlab | None = None
+        self._deadline: float | None = None
+        self.max_call_seconds = 120.0
+        self._me: dict[str, Any] | None = None
+        self._levels: dict[str, int] = {}
 
     # -- connection ---------------------------------------------------------------------------------
     def get_conn(self) -> gitlab.Gitlab:
         if self._client is None:
             import gitlab
+            import requests
 
             conn = self.get_connection(self.gitlab_conn_id)
             extra = conn.extra_dejson or {}
+            self.max_call_seconds = float(extra.get("max_call_seconds", 120))
+            timeout = float(extra.get("timeout", 30))
+            session = requests.Session()
+            session.hooks["response"].append(self._refuse_long_waits)
             self._client = gitlab.Gitlab(
                 _base_url(conn.host or "", conn.schema, conn.port),
                 private_token=conn.password or None,
-                timeout=float(extra.get("timeout", 30)),
+                timeout=timeout,
                 ssl_verify=bool(extra.get("verify", True)),
                 retry_transient_errors=True,
                 per_page=int(extra.get("per_page", 100)),
+                session=session,
             )
             # python-gitlab retries transient errors 10 times with exponential backoff (~100 s); a gate
             # should rather fail closed sooner and poll again, so the bound comes from the connection.
-            self._client.http_request = functools.partial(
+            request = functools.partial(
                 self._client.http_request, max_retries=int(extra.get("max_retries", 5))
             )
+
+            def bounded(*args: Any, **kwargs: Any) -> Any:
+                left = self._time_left()
+                if left is not None:
+                    kwargs["timeout"] = max(0.1, min(float(kwargs.get("timeout") or timeout), left))
+                return request(*args, **kwargs)
+
+            self._client.http_request = bounded
         return self._client
+
+    def _time_left(self) -> float | None:
+        """Seconds left of the current call's budget (None outside a call); raises when none is left."""
+        if self._deadline is None:
+            return None
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise CallBudgetExceeded(
+                f"gave up after {self.max_call_seconds:g} s (connection max_call_seconds)"
+            )
+        return left
+
+    def _refuse_long_waits(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+        """requests response hook: a 429 whose Retry-After outlasts the budget fails now instead of sleeping,
+        and no transient error is retried once the budget is spent."""
+        if response.status_code >= 500 and self._deadline is not None:
+            self._time_left()  # raises when nothing is left: python-gitlab would retry otherwise
+        if response.status_code == 429 and self._deadline is not None:
+            try:
+                wait = float(response.headers.get("Retry-After", 0))
+            except ValueError:
+                wait = 0.0
+            left = self._deadline - time.monotonic()
+            if wait >= left:
+                raise CallBudgetExceeded(
+                    f"HTTP 429: rate limited; Retry-After {wait:g} s is more than the {max(left, 0):.0f} s left "
+                    f"of max_call_seconds {self.max_call_seconds:g}"
+                )
+        return response
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's "Test connection": the instance answers and the token is valid (who, which scopes).
+        The full check of roles and settings is `python -m pdm_orchestrator.preflight`."""
+        try:
+            version = self.get_conn().http_get("/version").get("version")
+            me = self.current_user()
+        except Exception as exc:  # noqa: BLE001 - the message is the answer
+            return False, f"GitLab at {self.get_conn().url if self._client else '?'}: {str(exc)[:200]}"
+        try:
+            scopes = ", ".join(self.get_conn().http_get("/personal_access_tokens/self").get("scopes") or [])
+        except Exception:  # noqa: BLE001 - not every token type can describe itself
+            scopes = "unknown"
+        return True, f"GitLab {version}: token of {me.get('username')} (scopes: {scopes})"
 
     def _project(self, project: str | int):
         # lazy=True: no GET of the project itself, the next call names the resource.
@@ -153,21 +247,71 @@ class GitLabHook(BaseHook):
 
     @_wrap("GET /admin/migrations/pending")
     def admin_pending_migrations(self, database: str) -> list[str]:
-        """Versions the instance itself reports pending for one database (admin token)."""
-        answer = self.get_conn().http_get("/admin/migrations/pending", query_data={"database": database})
-        if not isinstance(answer, list):
-            raise ValueError("pending migrations answer is not a list")
-        return sorted(str(item["version"]) for item in answer)
+        """Versions the instance itself reports pending for one database (admin token, admin mode).
+
+        GitLab answers `{pending_migrations: [{version, name, filename, status}], database, total_pending}`.
+        404 raises AdminCheckUnavailable: an instance older than the endpoint, or a database it does not run.
+        """
+        import gitlab.exceptions
+
+        try:
+            answer = self.get_conn().http_get("/admin/migrations/pending", query_data={"database": database})
+        except gitlab.exceptions.GitlabHttpError as exc:
+            if exc.response_code == 404:
+                raise AdminCheckUnavailable(
+                    f"GitLab GET /admin/migrations/pending?database={database}: HTTP 404: "
+                    f"{str(exc.error_message)[:120]} — the instance predates this endpoint or does not run "
+                    f"database {database!r}; remove it from gitlab.admin_check_databases"
+                ) from None
+            raise
+        if not isinstance(answer, dict) or not isinstance(answer.get("pending_migrations"), list):
+            raise ValueError("pending migrations answer is not {pending_migrations: [...], …}")
+        return sorted(str(item["version"]) for item in answer["pending_migrations"])
 
     # -- repository ---------------------------------------------------------------------------------
     @_wrap("GET /projects/:id/repository/compare")
     def compare(self, project: str, from_sha: str, to_sha: str) -> list[dict[str, Any]]:
-        """The file diffs between two commits (no diff bodies needed: paths and flags)."""
+        """The file diffs between two commits (paths and flags), complete for the post-deploy directories.
+
+        GitLab cuts `diffs` at its diff limits (1,000 files / 50,000 lines by default) and then sets
+        `compare_timeout`: a week of gitlab-org/gitlab exceeds them. Then the post-deploy directories are
+        listed at both SHAs instead (GET …/repository/tree, every page), so no migration is missed; if that
+        fails too, the call fails (discovery fails closed).
+        """
         answer = self._project(project).repository_compare(from_sha, to_sha)
         diffs = answer.get("diffs") if isinstance(answer, dict) else None
         if not isinstance(diffs, list):
             raise ValueError("compare answer has no 'diffs' list")
-        return diffs
+        if not answer.get("compare_timeout"):
+            return diffs
+        self.log.info(
+            "compare %s..%s of %s was cut at GitLab's diff limits (%d diffs): listing %s at both SHAs",
+            from_sha[:11], to_sha[:11], project, len(diffs), " and ".join(POST_DEPLOY_DIRS),
+        )  # fmt: skip
+        return diffs_from_trees(
+            self.post_deploy_paths(project, from_sha), self.post_deploy_paths(project, to_sha)
+        )
+
+    @_wrap("GET /projects/:id/repository/tree")
+    def post_deploy_paths(self, project: str, sha: str) -> set[str]:
+        """Every file directly in db/post_migrate and ee/db/post_migrate at `sha`, all pages.
+
+        `db/post_migrate` must exist (else the SHA is wrong: the call fails); `ee/db/post_migrate` may be
+        absent (a FOSS-only tree)."""
+        import gitlab.exceptions
+
+        paths: set[str] = set()
+        for directory in POST_DEPLOY_DIRS:
+            try:
+                entries = self._project(project).repository_tree(
+                    path=directory.rstrip("/"), ref=sha, get_all=True
+                )
+            except gitlab.exceptions.GitlabGetError as exc:
+                if exc.response_code == 404 and directory.startswith("ee/"):
+                    continue
+                raise
+            paths |= {str(e["path"]) for e in entries if e.get("type") == "blob"}
+        return paths
 
     @_wrap("GET /projects/:id/repository/files/:path/raw")
     def raw_file(self, project: str, path: str, ref: str) -> bytes:
@@ -178,30 +322,55 @@ class GitLabHook(BaseHook):
     def active_pipelines(
         self, project: str, ref: str | None = None, variables: dict[str, str] | None = None
     ) -> list[PipelineRun]:
-        """Pipelines not finished yet, optionally only those whose variables include `variables`."""
+        """Pipelines that hold the environment (HOLDING_STATUSES: canceling and waiting_for_callback too),
+        optionally only those whose variables include `variables`.
+
+        GitLab shows a pipeline's variables only to Maintainers and to the pipeline's triggerer. A pipeline
+        whose variables the bot may not read cannot be ruled out, so it counts as holding, with a note saying
+        why (fail closed): the bot needs only Developer, Maintainer makes the check precise.
+        """
+        import gitlab.exceptions
+
         proj = self._project(project)
         found: dict[int, PipelineRun] = {}
-        # `scheduled`: a delayed job is about to start. `manual` is left out: a pipeline parked at a manual job
-        # nobody plays would hold the environment forever.
-        for status in ("created", "waiting_for_resource", "preparing", "pending", "running", "scheduled"):
+        for status in HOLDING_STATUSES:
             params: dict[str, Any] = {"status": status, "get_all": True}
             if ref:
                 params["ref"] = ref
             for item in proj.pipelines.list(**params):
-                if variables and not self._variables_match(proj, item.id, variables):
-                    continue
-                found[item.id] = PipelineRun.from_gitlab(project, item.asdict())
+                note = ""
+                if variables:
+                    try:
+                        if not self._variables_match(proj, item.id, variables):
+                            continue
+                    except gitlab.exceptions.GitlabError as exc:
+                        if getattr(exc, "response_code", None) != 403:
+                            raise
+                        note = UNREADABLE_VARIABLES
+                run = PipelineRun.from_gitlab(project, item.asdict())
+                found[item.id] = PipelineRun(**{**run.__dict__, "note": note}) if note else run
         return list(found.values())
 
     @_wrap("GET /projects/:id/pipelines (by decision)")
     def find_pipeline_by_variable(
         self, project: str, ref: str, key: str, value: str, updated_after: datetime | None = None
     ) -> PipelineRun | None:
-        """A pipeline already created for this decision: the exactly-once guard before creating one."""
+        """A pipeline already created for this decision: the exactly-once guard before creating one.
+
+        Only the bot's own pipelines (`username` filter) are looked at: those are the only ones a Developer
+        may read the variables of, and the only ones the bot can have created for the decision.
+        """
         proj = self._project(project)
-        params: dict[str, Any] = {"ref": ref, "order_by": "id", "sort": "desc", "get_all": True}
+        params: dict[str, Any] = {
+            "ref": ref,
+            "order_by": "id",
+            "sort": "desc",
+            "username": self.current_user()["username"],
+            "get_all": True,
+        }
         if updated_after:
-            params["updated_after"] = updated_after.isoformat()
+            # GitLab compares updated_after strictly (>) on pipelines: a second earlier loses nothing.
+            params["updated_after"] = (updated_after.replace(microsecond=0)).isoformat()
         for item in proj.pipelines.list(**params):
             if self._variables_match(proj, item.id, {key: value}):
                 return PipelineRun.from_gitlab(project, item.asdict())
@@ -214,13 +383,39 @@ class GitLabHook(BaseHook):
         }
         return all(variables.get(k) == v for k, v in wanted.items())
 
+    # -- who the bot is ---------------------------------------------------------------------------------
+    @_wrap("GET /user")
+    def current_user(self) -> dict[str, Any]:
+        """The token's user (username, is_admin), read once per hook."""
+        if self._me is None:
+            self._me = dict(self.get_conn().http_get("/user"))
+        return self._me
+
+    @_wrap("GET /projects/:id (permissions)")
+    def access_level(self, project: str) -> int:
+        """The bot's role in `project` as GitLab's access level (10 guest … 50 owner; 50 for an admin; 0 when
+        not a member), from the project's `permissions`."""
+        if project not in self._levels:
+            data = self.get_conn().http_get(f"/projects/{_encode(project)}")
+            permissions = data.get("permissions") or {}
+            levels = [
+                int((permissions.get(kind) or {}).get("access_level") or 0)
+                for kind in ("project_access", "group_access")
+            ]
+            level = max(levels)
+            if level == 0 and self.current_user().get("is_admin"):
+                level = 50
+            self._levels[project] = level
+        return self._levels[project]
+
     @_wrap("POST /projects/:id/pipeline")
     def create_pipeline(self, project: str, ref: str, variables: dict[str, str]) -> PipelineRun:
         """Create the PDM pipeline. Not retried on timeouts here: the caller's exactly-once guard decides."""
-        created = self._project(project).pipelines.create(
-            {"ref": ref, "variables": [{"key": k, "value": v} for k, v in variables.items()]},
-            retry_transient_errors=False,  # a 502 after GitLab accepted must not create a second pipeline
-        )
+        with _explain_variables_refusal(project):
+            created = self._project(project).pipelines.create(
+                {"ref": ref, "variables": [{"key": k, "value": v} for k, v in variables.items()]},
+                retry_transient_errors=False,  # a 502 after GitLab accepted must not create a second pipeline
+            )
         return PipelineRun.from_gitlab(project, created.asdict())
 
     @_wrap("POST /projects/:id/trigger/pipeline")
@@ -230,9 +425,10 @@ class GitLabHook(BaseHook):
         token = (conn.extra_dejson or {}).get("trigger_token")
         if not token:
             raise ValueError(f"connection {self.gitlab_conn_id!r} has no extra trigger_token")
-        created = self._project(project).trigger_pipeline(
-            ref, token, variables=variables, retry_transient_errors=False
-        )
+        with _explain_variables_refusal(project):
+            created = self._project(project).trigger_pipeline(
+                ref, token, variables=variables, retry_transient_errors=False
+            )
         return PipelineRun.from_gitlab(project, created.asdict())
 
     @_wrap("GET /projects/:id/pipelines/:pipeline_id")
@@ -256,6 +452,15 @@ class GitLabHook(BaseHook):
         `change_labels_all` and any of `change_labels_any`."""
         found: dict[tuple[str, int], BlockingIssue] = {}
         for project in projects:
+            level = self.access_level(project)
+            if level < REPORTER:
+                # GitLab leaves confidential issues out of the list below Reporter: an empty answer would
+                # prove nothing, so the gate is closed instead.
+                raise GitLabError(
+                    f"GitLab GET /projects/:id/issues: the bot's role in {project} is {_role_name(level)}; "
+                    "confidential incidents are invisible below Reporter, so 'no incident' cannot be known "
+                    "(give the bot Reporter there)"
+                )
             proj = self._project(project)
             for label in labels_any:
                 for item in proj.issues.list(state="opened", labels=[label], get_all=True):
@@ -277,6 +482,38 @@ def _issue(project: str, data: dict[str, Any]) -> BlockingIssue:
         labels=tuple(data.get("labels") or ()),
         web_url=str(data.get("web_url") or ""),
     )
+
+
+VARIABLES_REFUSED = "Insufficient permissions to set pipeline variables"
+
+
+@contextlib.contextmanager
+def _explain_variables_refusal(project: str):
+    """GitLab's 400 for a pipeline created with variables by a role below the project's setting, explained."""
+    import gitlab.exceptions
+
+    try:
+        yield
+    except gitlab.exceptions.GitlabError as exc:
+        if getattr(exc, "response_code", None) == 400 and VARIABLES_REFUSED in str(exc.error_message):
+            raise GitLabError(
+                f"GitLab POST /projects/:id/pipeline: HTTP 400: {VARIABLES_REFUSED} — project {project} sets "
+                "'Minimum role to use pipeline variables' (ci_pipeline_variables_minimum_override_role) above "
+                "the bot's role (GitLab.com's default for new projects is no_one_allowed); a Maintainer sets "
+                "it to developer under Settings > CI/CD > Variables, or gives the bot the role it names"
+            ) from None
+        raise
+
+
+def _role_name(level: int) -> str:
+    names = {0: "none (not a member)", 10: "Guest", 15: "Planner", 20: "Reporter", 30: "Developer"}
+    return names.get(level, {40: "Maintainer", 50: "Owner"}.get(level, f"access level {level}"))
+
+
+def _encode(project: str | int) -> str:
+    from urllib.parse import quote
+
+    return quote(str(project), safe="")
 
 
 def _base_url(host: str, schema: str | None, port: int | None) -> str:

@@ -59,6 +59,14 @@ class PrometheusHook(HttpHook):
             session.headers["Authorization"] = f"Bearer {token}"
         return session
 
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's "Test connection": Prometheus answers an instant query."""
+        try:
+            self.query("vector(1)", datetime.now(UTC))
+        except Exception as exc:  # noqa: BLE001 - the message is the answer
+            return False, str(exc)[:300]
+        return True, f"Prometheus answers at {self._endpoint_name('api/v1/query')}"
+
     def _endpoint_name(self, path: str) -> str:
         base = getattr(self, "base_url", "")
         if not base:  # the connection could not even be read
