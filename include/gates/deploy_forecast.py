@@ -13,8 +13,8 @@ of the environment's deployments over the learning period, all counted in UTC ho
   by default; a low percentile such as 5 expects the next deployment as early as it has plausibly come).
   Only gaps that followed a start of the same kind of day (weekday or weekend, UTC) count, when at least
   three are known, because auto-deploys run every few hours on weekdays and about once a day at weekends.
-  With a percentile below 50, when that moment has passed but the mirror percentile (p95 for p5) of the
-  gaps has not, the deployment is *overdue*: it is expected now (fail closed: it may start any minute).
+  With a percentile below 50, when that moment has passed but the longest of those gaps has not, the
+  deployment is *overdue*: it is expected now (fail closed: it may start any minute).
 
 The earlier of the two counts; the weekly pattern can be turned off (`weekly_pattern: false`). No deployment
 in the learning period → none expected.
@@ -151,9 +151,9 @@ def _cadence(seen: list[datetime], now: datetime, percentile: float) -> tuple[da
     basis = f"last start {_clock(last)} + {name} {_human(gap)} of {len(gaps)} {kind} gaps"
     if last + gap > now:
         return last + gap, basis
-    latest = _percentile(gaps, 100 - percentile) if percentile < 50 else gap
+    latest = max(gaps) if percentile < 50 else gap
     if now < last + latest:
-        return now, f"overdue: {basis}; p{100 - percentile:g} gap {_human(latest)}"
+        return now, f"overdue: {basis}; the longest is {_human(latest)}"
     return None
 
 
