@@ -9,9 +9,15 @@ of the environment's deployments over the learning period, all counted in UTC ho
 - **weekly pattern**: an hour of the week is a *deploy hour* when a deployment started in it in at least
   `min_share` of the weeks observed. The next deployment is expected at the start of the next deploy hour
   (or now, when this hour is a deploy hour and no deployment has started in it yet).
-- **median gap**: the last start plus the median gap between consecutive starts, when that is still ahead.
+- **cadence**: the last start plus the `gap_percentile` of the gaps between consecutive starts (the median
+  by default; a low percentile such as 5 expects the next deployment as early as it has plausibly come).
+  Only gaps that followed a start of the same kind of day (weekday or weekend, UTC) count, when at least
+  three are known, because auto-deploys run every few hours on weekdays and about once a day at weekends.
+  With a percentile below 50, when that moment has passed but the longest of those gaps has not, the
+  deployment is *overdue*: it is expected now (fail closed: it may start any minute).
 
-The earlier of the two counts. No deployment in the learning period → none expected.
+The earlier of the two counts; the weekly pattern can be turned off (`weekly_pattern: false`). No deployment
+in the learning period → none expected.
 
 Predicted PDM duration: the median duration of past PDM runs of the same class × `safety_factor`, when at
 least `min_runs` are known; otherwise the class's `max_predicted_duration`; otherwise `default_duration`.
@@ -21,6 +27,7 @@ pandas is imported inside the functions so that importing this module stays chea
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -67,26 +74,33 @@ class DeployForecast:
 
 
 def expect_next_deployment(
-    starts: Iterable[datetime], now: datetime, learning: timedelta, min_share: float = 0.5
+    starts: Iterable[datetime],
+    now: datetime,
+    learning: timedelta,
+    min_share: float = 0.5,
+    *,
+    gap_percentile: float = 50.0,
+    weekly_pattern: bool = True,
 ) -> DeploymentExpectation:
     """The expected start of the next deployment after `now`, learned from `starts` within `learning`."""
     if now.tzinfo is None:
         raise ValueError(f"expect_next_deployment needs a timezone-aware now, got naive {now.isoformat()}")
     if not 0 < min_share <= 1:
         raise ValueError(f"min_share must be within (0, 1], got {min_share!r}")
+    if not 0 <= gap_percentile <= 100:
+        raise ValueError(f"gap_percentile must be within [0, 100], got {gap_percentile!r}")
     since = now - learning
     seen = sorted({s.astimezone(UTC) for s in starts if since <= s.astimezone(UTC) <= now})
     if not seen:
         return DeploymentExpectation(None, f"no deployment started in the last {_human(learning)}", 0)
     candidates: list[tuple[datetime, str]] = []
-    weekly = _weekly_pattern(seen, now, learning, min_share)
+    weekly = _weekly_pattern(seen, now, learning, min_share) if weekly_pattern else None
     if weekly is not None:
         candidates.append(weekly)
     if len(seen) >= 2:
-        gap = _median_gap(seen)
-        at = seen[-1] + gap
-        if at > now:
-            candidates.append((at, f"last start {_clock(seen[-1])} + median gap {_human(gap)}"))
+        cadence = _cadence(seen, now, gap_percentile)
+        if cadence is not None:
+            candidates.append(cadence)
     if not candidates:
         return DeploymentExpectation(
             None, f"no regular deployment pattern in {len(seen)} starts over {_human(learning)}", len(seen)
@@ -124,11 +138,32 @@ def _weekly_pattern(
     return None
 
 
-def _median_gap(seen: list[datetime]) -> timedelta:
-    import pandas as pd
+def _cadence(seen: list[datetime], now: datetime, percentile: float) -> tuple[datetime, str] | None:
+    """The last start plus the chosen gap percentile; `now` while overdue; None once past the late gap."""
+    last = seen[-1]
+    pairs = list(zip(seen, seen[1:], strict=False))
+    weekend = last.weekday() >= 5
+    alike = [b - a for a, b in pairs if (a.weekday() >= 5) == weekend]
+    gaps = alike if len(alike) >= 3 else [b - a for a, b in pairs]
+    kind = ("weekend" if weekend else "weekday") if gaps is alike else "all"
+    gap = _percentile(gaps, percentile)
+    name = "median gap" if percentile == 50 else f"p{percentile:g} gap"
+    basis = f"last start {_clock(last)} + {name} {_human(gap)} of {len(gaps)} {kind} gaps"
+    if last + gap > now:
+        return last + gap, basis
+    latest = max(gaps) if percentile < 50 else gap
+    if now < last + latest:
+        return now, f"overdue: {basis}; the longest is {_human(latest)}"
+    return None
 
-    gaps = pd.Series(seen).diff().dropna()
-    return pd.Timedelta(gaps.median()).to_pytimedelta()
+
+def _percentile(values: list[timedelta], percentile: float) -> timedelta:
+    """Linear interpolation between closest ranks (numpy's default), without importing numpy."""
+    ordered = sorted(v.total_seconds() for v in values)
+    rank = (len(ordered) - 1) * percentile / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return timedelta(seconds=ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
 
 
 def predict_pdm_duration(
@@ -141,13 +176,11 @@ def predict_pdm_duration(
     default: timedelta,
 ) -> DurationEstimate:
     """median(past run seconds) × safety_factor with ≥ `min_runs` runs, else the class maximum, else default."""
-    import pandas as pd
-
     if safety_factor < 1:
         raise ValueError(f"safety_factor must be at least 1, got {safety_factor!r}")
     usable = [float(d) for d in durations if d is not None and math.isfinite(float(d)) and float(d) >= 0]
     if len(usable) >= max(1, min_runs):
-        median = timedelta(seconds=float(pd.Series(usable).median()))
+        median = timedelta(seconds=float(statistics.median(usable)))
         return DurationEstimate(
             median * safety_factor,
             f"median of {len(usable)} past {class_name} runs ({_human(median)}) × {safety_factor:g}",

@@ -68,6 +68,12 @@ FORECAST_KEYS = (
     "min_runs",
     "duration_history",
     "default_duration",
+    "gap_percentile",
+    "weekly_pattern",
+    "per_migration_quantile",
+    "pipeline_overhead",
+    "min_samples",
+    "per_migration_default",
 )
 HEALTH_KEYS = ("apdex_query", "min_apdex", "error_ratio_query", "max_error_ratio", "max_staleness")
 LOCK_KINDS = {
@@ -751,6 +757,33 @@ class _Parser:
                 spec.get("default_duration"), f"{path}.default_duration", base.default_duration, positive=True
             )
             or base.default_duration,
+            gap_percentile=self.number(
+                spec.get("gap_percentile"), f"{path}.gap_percentile", base.gap_percentile, 0, 100
+            ),
+            weekly_pattern=self.boolean(
+                spec.get("weekly_pattern"), f"{path}.weekly_pattern", base.weekly_pattern
+            ),
+            per_migration_quantile=(
+                None
+                if spec.get("per_migration_quantile") is None
+                else self.number(
+                    spec.get("per_migration_quantile"), f"{path}.per_migration_quantile", 90.0, 1, 100
+                )
+            ),
+            pipeline_overhead=self.duration(
+                spec.get("pipeline_overhead"), f"{path}.pipeline_overhead", base.pipeline_overhead
+            )
+            or base.pipeline_overhead,
+            min_samples=int(
+                self.number(spec.get("min_samples"), f"{path}.min_samples", base.min_samples, 1, 10000, True)
+            ),
+            per_migration_default=self.duration(
+                spec.get("per_migration_default"),
+                f"{path}.per_migration_default",
+                base.per_migration_default,
+                positive=True,
+            )
+            or base.per_migration_default,
         )
 
     def rollback_health(self, value: Any) -> RollbackHealthSettings | None:

@@ -39,6 +39,14 @@ class ForecastSettings:
     min_runs: int = 3
     duration_history: timedelta = timedelta(days=90)
     default_duration: timedelta = timedelta(hours=1)
+    gap_percentile: float = 50.0  # the cadence's gap after the last start (docs/policy.md)
+    weekly_pattern: bool = True  # also expect deployments in the hours of the week they usually start
+    # Predict the pending batch (include/gates/batch_duration.py) instead of past runs of the class: the
+    # quantile of past per-migration durations per class; None keeps the run-level prediction.
+    per_migration_quantile: float | None = None
+    pipeline_overhead: timedelta = timedelta(minutes=10)
+    min_samples: int = 10
+    per_migration_default: timedelta = timedelta(minutes=10)  # GitLab.com's post-deploy time limit
 
 
 @dataclass(frozen=True)
@@ -589,6 +597,12 @@ def _forecast_dict(forecast: ForecastSettings) -> dict[str, Any]:
         "min_runs": forecast.min_runs,
         "duration_history": format_duration(forecast.duration_history),
         "default_duration": format_duration(forecast.default_duration),
+        "gap_percentile": forecast.gap_percentile,
+        "weekly_pattern": forecast.weekly_pattern,
+        "per_migration_quantile": forecast.per_migration_quantile,
+        "pipeline_overhead": format_duration(forecast.pipeline_overhead),
+        "min_samples": forecast.min_samples,
+        "per_migration_default": format_duration(forecast.per_migration_default),
     }
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from include.classification.classes import MigrationClass, most_restrictive
 from include.decision import NEEDS_HUMAN, choose_path, decide, run_class, select_versions
+from include.gates.batch_duration import BatchDurationSettings, fit_reason, predict_batch_duration
+from include.gates.deploy_forecast import DurationEstimate
 from include.gates.deploy_lock import DeployLockObservation, evaluate_deploy_lock
 from include.gates.rollback import BlockingIssue, RollbackObservation, evaluate_rollback_safety
 from include.gates.traffic import TrafficObservation, TrafficSettings, evaluate_traffic, settings_for_class
@@ -192,6 +194,9 @@ class OrchestratorPolicy:
             if window.retry_at is not None:
                 self._sleep[cls] = self.world.minute_of(window.retry_at)
             return None
+        batch = self._batch_duration(view, pending)
+        if batch is not None and fit_reason(now, batch.duration, _closes_at(window)) is not None:
+            return None  # the batch would outlast its low-traffic window: wait for a longer one
         results = [
             window,
             evaluate_traffic(now, self._traffic(view, cls), self._settings[cls]),
@@ -201,7 +206,7 @@ class OrchestratorPolicy:
         # computation, and a closed gate above already means no go, whatever it says.
         if not all(r.open for r in results):
             return None
-        results.append(self._deploy_lock(view, cls))
+        results.append(self._deploy_lock(view, cls, batch))
         if not decide(results).go:
             return None
         return RunRequest(cls, manual_actions=1 if rule.approval_required else 0, migration_ids=chosen)
@@ -258,7 +263,34 @@ class OrchestratorPolicy:
                 self._profiles[day] = (None, str(exc))
         return self._profiles[day]
 
-    def _deploy_lock(self, view: View, cls: MigrationClass) -> Any:
+    def _batch_duration(self, view: View, pending: list[dict[str, Any]]) -> DurationEstimate | None:
+        """With `per_migration_quantile` set, the predicted run time of this batch (batch_duration.py), from
+        the per-migration durations of this policy's past runs (the classes it knew then)."""
+        settings = getattr(self.policy.gates.deploy_lock, "forecast", None)
+        if settings is None or not settings.enabled or settings.per_migration_quantile is None:
+            return None
+        recent = view.minute - settings.duration_history.total_seconds() / 60
+        history: dict[MigrationClass, list[float]] = {}
+        for run in view.runs:
+            if run.start < recent:
+                continue
+            for item in run.executed:
+                known = self.effective_class(item.migration)
+                history.setdefault(known, []).append((item.end - item.start) * 60)
+        defaults = {cls: settings.per_migration_default for cls in MigrationClass}
+        return predict_batch_duration(
+            [MigrationClass.parse(m["class"]) for m in pending],
+            history,
+            defaults,
+            BatchDurationSettings(
+                overhead=settings.pipeline_overhead,
+                quantile=settings.per_migration_quantile,
+                safety_factor=settings.safety_factor,
+                min_samples=settings.min_samples,
+            ),
+        )
+
+    def _deploy_lock(self, view: View, cls: MigrationClass, batch: DurationEstimate | None = None) -> Any:
         """Nothing holds the environment (the engine asks only then); with the policy's next-deployment
         forecast on, it is made as gate_checks.deploy_forecast makes it, from the simulated history."""
         settings = getattr(self.policy.gates.deploy_lock, "forecast", None)
@@ -269,7 +301,16 @@ class OrchestratorPolicy:
         now = view.now
         since = view.minute - settings.history.total_seconds() / 60
         starts = [self.world.at(d.start) for d in view.deployments if d.start >= since]
-        expected = expect_next_deployment(starts, now, settings.history, settings.min_share)
+        expected = expect_next_deployment(
+            starts,
+            now,
+            settings.history,
+            settings.min_share,
+            gap_percentile=settings.gap_percentile,
+            weekly_pattern=settings.weekly_pattern,
+        )
+        if batch is not None:
+            return evaluate_deploy_lock(now, DeployLockObservation(forecast=DeployForecast(expected, batch)))
         recent = view.minute - settings.duration_history.total_seconds() / 60
         durations = [(r.end - r.start) * 60 for r in view.runs if r.run_class is cls and r.start >= recent]
         duration = predict_pdm_duration(
@@ -320,6 +361,12 @@ class OrchestratorPolicy:
             issue for index, issue in self._issues.items() if _open(self.world.incidents[index], view.minute)
         ]
         return RollbackObservation(deployed=deployed, blocking_issues=issues)
+
+
+def _closes_at(window: Any) -> datetime | None:
+    """When the open window gate's window closes (its observed `closes_at`), or None."""
+    value = window.observed.get("closes_at") if window.open else None
+    return datetime.fromisoformat(value) if value else None
 
 
 def _open(incident: Incident, minute: float) -> bool:

@@ -161,7 +161,12 @@ def deploy_forecast(policy: Any, environment: str, cls: MigrationClass, now: dat
     except GitLabError as exc:
         return DeployForecast(error=str(exc))
     expected = expect_next_deployment(
-        [d.created_at for d in deployments if d.created_at], now, settings.history, settings.min_share
+        [d.created_at for d in deployments if d.created_at],
+        now,
+        settings.history,
+        settings.min_share,
+        gap_percentile=settings.gap_percentile,
+        weekly_pattern=settings.weekly_pattern,
     )
     try:
         from pdm_orchestrator.hooks.audit import AuditHook

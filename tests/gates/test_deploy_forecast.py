@@ -155,3 +155,49 @@ def test_holders_and_forecast_are_reported_together():
     assert not result.open
     assert result.reason.startswith("deployment 7 to gprd is running (pkg); predicted PDM of 1h")
     assert result.observed["next_deployment"]["expected_at"] == (NOW + timedelta(minutes=10)).isoformat()
+
+
+def every(minutes: list[int], last: datetime) -> list[datetime]:
+    """Starts ending at `last`, separated by the given gaps (oldest gap first)."""
+    starts = [last]
+    for gap in reversed(minutes):
+        starts.insert(0, starts[0] - timedelta(minutes=gap))
+    return starts
+
+
+def test_low_gap_percentile_expects_the_earliest_plausible_start():
+    last = NOW - timedelta(minutes=60)
+    starts = every([180, 200, 220, 240, 190, 210], last)
+    found = expect_next_deployment(starts, NOW, FOUR_WEEKS, gap_percentile=0, weekly_pattern=False)
+    assert found.expected_at == last + timedelta(minutes=180)
+    assert "p0 gap 3h" in found.basis and "weekday gaps" in found.basis
+
+
+def test_overdue_deployment_is_expected_now_until_the_late_gap():
+    last = NOW - timedelta(minutes=200)
+    starts = every([180, 200, 220, 240, 190, 210], last)
+    found = expect_next_deployment(starts, NOW, FOUR_WEEKS, gap_percentile=5, weekly_pattern=False)
+    assert found.expected_at == NOW
+    assert found.basis.startswith("overdue:")
+    late = expect_next_deployment(
+        starts, last + timedelta(minutes=300), FOUR_WEEKS, gap_percentile=5, weekly_pattern=False
+    )
+    assert late.expected_at is None  # later than every gap seen: the cadence says nothing
+
+
+def test_weekend_gaps_are_learned_apart_from_weekday_gaps():
+    saturday = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+    weekend = [saturday - timedelta(weeks=k) + timedelta(days=d) for k in range(3) for d in (0, 1)]
+    weekday = [
+        saturday - timedelta(weeks=k, days=1) + timedelta(hours=h) for k in range(3) for h in (0, 3, 6)
+    ]
+    starts = sorted(weekend + weekday)
+    now = saturday + timedelta(hours=3)
+    found = expect_next_deployment(starts, now, FOUR_WEEKS, gap_percentile=5, weekly_pattern=False)
+    assert found.expected_at is not None and found.expected_at > now + timedelta(hours=12)
+    assert "weekend gaps" in found.basis
+
+
+def test_gap_percentile_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="gap_percentile"):
+        expect_next_deployment([NOW], NOW, FOUR_WEEKS, gap_percentile=101)

@@ -359,3 +359,32 @@ def test_yaml_syntax_error_names_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(PolicyError, match="nothing.yaml: cannot read the policy file"):
         load_policy(tmp_path / "nothing.yaml")
+
+
+def set_forecast(**values):
+    return lambda d: d["gates"]["deploy_lock"]["forecast"].update(values)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"gap_percentile": 120}, "gates.deploy_lock.forecast.gap_percentile"),
+        ({"weekly_pattern": "no"}, "gates.deploy_lock.forecast.weekly_pattern: expected true or false"),
+        ({"per_migration_quantile": 0}, "gates.deploy_lock.forecast.per_migration_quantile"),
+        ({"pipeline_overhead": 10}, "gates.deploy_lock.forecast.pipeline_overhead"),
+        ({"min_samples": 0}, "gates.deploy_lock.forecast.min_samples"),
+        ({"per_migration_default": "0m"}, "gates.deploy_lock.forecast.per_migration_default"),
+    ],
+)
+def test_batch_forecast_keys_are_checked_with_their_key_path(values, expected):
+    assert expected in problems(set_forecast(**values))
+
+
+def test_batch_forecast_keys_are_read():
+    data = shipped_data()
+    data["gates"]["deploy_lock"]["forecast"].update(
+        gap_percentile=5, weekly_pattern=False, per_migration_quantile=70, min_samples=4
+    )
+    forecast = parse_policy(data, source=SOURCE).gates.deploy_lock.forecast
+    assert (forecast.gap_percentile, forecast.weekly_pattern) == (5, False)
+    assert (forecast.per_migration_quantile, forecast.min_samples) == (70, 4)
