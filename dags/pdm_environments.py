@@ -13,6 +13,8 @@ from pathlib import Path
 from airflow.sdk import DAG, TriggerRule, task
 
 from include.policy import load_policy
+from include.policy.names import environment_names
+from pdm_orchestrator import policy_guard
 from pdm_orchestrator import run_steps as steps
 from pdm_orchestrator.operators.gates import WaitForGatesOperator
 from pdm_orchestrator.operators.pipeline import TriggerPdmPipelineOperator
@@ -22,7 +24,11 @@ from pdm_orchestrator.timetables.policy_windows import PolicyWindowTimetable
 POLICY_PATH = os.environ.get(
     "PDM_POLICY_FILE", str(Path(__file__).resolve().parent.parent / "config" / "policy.yaml")
 )
-POLICY = load_policy(POLICY_PATH)  # a bad policy is an import error naming the file and key
+try:
+    POLICY = load_policy(POLICY_PATH)
+    POLICY_ERROR = None
+except Exception as exc:  # noqa: BLE001 - a bad policy keeps the DAGs listed, failing closed (below)
+    POLICY, POLICY_ERROR = None, str(exc)
 
 DOC = """
 ### Post-deploy migrations on `{env}`
@@ -126,5 +132,48 @@ def build(environment: str) -> DAG:
     return dag
 
 
-for _environment in POLICY.environments:
-    globals()[f"pdm_{_environment}"] = build(_environment)
+INVALID_DOC = """
+### Post-deploy migrations on `{env}`: the policy is invalid
+
+**Every run fails at once, without evaluating or triggering anything, until the policy is fixed.**
+The DAG recovers at the dag-processor's next parse after the fix. Check a change before merging it with
+`python -m include.policy check {policy}`.
+
+Problems in `{policy}`:
+
+```
+{error}
+```
+"""
+
+
+def build_invalid(environment: str, error: str) -> DAG:
+    """The environment's DAG while the policy is invalid: listed, explained, and failing closed."""
+    first = error.splitlines()[0] if error else "unknown error"
+    with DAG(
+        dag_id=f"pdm_{environment}",
+        description=f"POLICY INVALID, every run fails until fixed: {first}"[:500],
+        doc_md=INVALID_DOC.format(env=environment, policy=POLICY_PATH, error=error),
+        schedule=None,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["pdm", "post-deploy-migrations", environment, "policy-invalid"],
+        params=pdm_params(environment),
+        default_args={"owner": "release-managers", "retries": 0},
+    ) as dag:
+
+        @task(task_id=policy_guard.TASK_POLICY_INVALID, on_failure_callback=steps.record_failure)
+        def policy_invalid(**context):
+            policy_guard.fail_closed(environment, POLICY_PATH, error, context)
+
+        policy_invalid()
+    return dag
+
+
+if POLICY is not None:
+    for _environment in POLICY.environments:
+        globals()[f"pdm_{_environment}"] = build(_environment)
+else:
+    for _environment in environment_names(POLICY_PATH):
+        globals()[f"pdm_{_environment}"] = build_invalid(_environment, POLICY_ERROR or "")

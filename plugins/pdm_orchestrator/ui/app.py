@@ -29,15 +29,18 @@ def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
     """Every environment's status from the audit store and the policy; an error is shown, not raised."""
     from include.audit import AuditStore
     from include.policy import load_policy
+    from include.policy.names import environment_names
 
     error = None
     policy = None
     environments: list[str] = []
+    policy_path = os.environ.get("PDM_POLICY_FILE", "config/policy.yaml")
     try:
-        policy = load_policy(os.environ.get("PDM_POLICY_FILE", "config/policy.yaml"))
+        policy = load_policy(policy_path)
         environments = list(policy.environments)
     except Exception as exc:  # noqa: BLE001 - the page must explain, not crash
-        error = f"policy unreadable: {exc}"
+        error = f"policy invalid, every PDM run fails closed until it is fixed: {exc}"
+        environments = environment_names(policy_path)
     events = []
     try:
         from airflow.models.connection import Connection
@@ -49,7 +52,7 @@ def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
         store.migrate()
         events = store.events()
     except Exception as exc:  # noqa: BLE001
-        error = f"audit store unreachable: {type(exc).__name__}: {exc}"
+        error = "\n".join(filter(None, [error, f"audit store unreachable: {type(exc).__name__}: {exc}"]))
     statuses = []
     for name in environments or sorted({e.stream for e in events}):
         env_policy = policy.for_environment(name) if policy is not None else None
@@ -191,7 +194,7 @@ def render_page(
     style = (
         "body{font-family:system-ui,sans-serif;margin:1.5em;color:#1b1f24}table{border-collapse:collapse;margin-bottom:1em}"
         "td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}.open,.allowed{color:#137333}"
-        ".closed{color:#b3261e}.muted{color:#666}.error{color:#b3261e;font-weight:bold}section{margin-bottom:2em}"
+        ".closed{color:#b3261e}.muted{color:#666}.error{color:#b3261e;font-weight:bold;white-space:pre-wrap}section{margin-bottom:2em}"
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>PDM Orchestrator</title><style>{style}</style></head>"
