@@ -18,7 +18,7 @@ from pdm_orchestrator import policy_guard
 from pdm_orchestrator import run_steps as steps
 from pdm_orchestrator.operators.gates import WaitForGatesOperator
 from pdm_orchestrator.operators.pipeline import TriggerPdmPipelineOperator
-from pdm_orchestrator.params import pdm_params
+from pdm_orchestrator.params import pdm_params, validate_run_params
 from pdm_orchestrator.timetables.policy_windows import PolicyWindowTimetable
 
 POLICY_PATH = os.environ.get(
@@ -65,7 +65,7 @@ def build(environment: str) -> DAG:
         catchup=False,
         max_active_runs=1,
         tags=["pdm", "post-deploy-migrations", environment],
-        params=pdm_params(environment),
+        params=pdm_params(environment, selected_versions=POLICY.execution_mode == "selected_versions"),
         default_args={
             "owner": "release-managers",
             "retries": 2,
@@ -76,7 +76,8 @@ def build(environment: str) -> DAG:
     ) as dag:
 
         @task(task_id=steps.TASK_DISCOVER, execution_timeout=timedelta(minutes=10))
-        def discover_pending():
+        def discover_pending(**context):
+            validate_run_params(dict(context["params"]), POLICY.execution_mode)
             return steps.discover_pending(environment, POLICY_PATH)
 
         @task(task_id=steps.TASK_CLASSIFY, execution_timeout=timedelta(minutes=5))
