@@ -10,11 +10,12 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TriggerRule, task
 
 from include.policy import load_policy
 from include.policy.names import environment_names
-from pdm_orchestrator import policy_guard
+from pdm_orchestrator import outcome_view, policy_guard
 from pdm_orchestrator import run_steps as steps
 from pdm_orchestrator.operators.gates import WaitForGatesOperator
 from pdm_orchestrator.operators.pipeline import TriggerPdmPipelineOperator
@@ -47,6 +48,9 @@ Runs GitLab's post-deploy migration (PDM) pipeline on **{env}** when the pending
 8. **record_outcome** — always runs; the audit store gets the outcome, also when something failed. A run
    whose window closed before it could trigger (a backfilled or late run) records `window_missed`. Runs
    that had a pipeline send the end notice; a failed notice is audited (`notification_failed`), never fatal.
+9. **show_outcome** — runs exactly one `outcome_*` task (the grid's green cell names the run's outcome:
+   pipeline succeeded/failed, waiting for window, window missed, nothing pending, needs a human, environment
+   busy, …) and, with the `pdm_airflow_api` connection, writes the details to the run's note.
 
 Policy: `{policy}`.
 """
@@ -130,6 +134,24 @@ def build(environment: str) -> DAG:
         path >> [wait, outcome]
         verdict >> [trigger, outcome]
         trigger >> outcome
+
+        @task.branch(task_id=outcome_view.TASK_SHOW_OUTCOME, trigger_rule=TriggerRule.ALL_DONE, retries=0)
+        def show_outcome(**context):
+            return outcome_view.show_outcome(context)
+
+        shown = show_outcome()
+        outcome >> shown
+        for task_id in dict.fromkeys(outcome_view.OUTCOME_TASKS.values()):
+            doc = outcome_view.OUTCOME_DOCS[task_id]
+            if task_id in outcome_view.FAILED_OUTCOME_TASKS:
+
+                @task(task_id=task_id, doc_md=doc, retries=0, on_failure_callback=None)
+                def failed_outcome(**context):
+                    outcome_view.fail_with_outcome(context)
+
+                shown >> failed_outcome()
+            else:
+                shown >> EmptyOperator(task_id=task_id, doc_md=doc)
     return dag
 
 

@@ -292,6 +292,7 @@ def record_outcome(
         missed = window_missed(policy, snapshot.get("run_class"), scheduled, datetime.now(UTC))
         if missed:
             outcome.update(missed_outcome(missed, outcome["reason"]))
+    ti.xcom_push(key="outcome", value=outcome)  # the outcome task and run note show it, even if not stored
     try:
         record(context, environment, "outcome", outcome)
     except AuditStoreError:

@@ -48,7 +48,10 @@ def test_flow_shape(dagbag):
     assert dag.get_task("decide").downstream_task_ids == {"trigger_pipeline", "record_outcome"}
     outcome = dag.get_task("record_outcome")
     assert outcome.trigger_rule == "all_done"
-    assert outcome.downstream_task_ids == set()
+    assert outcome.downstream_task_ids == {"show_outcome"}
+    shown = dag.get_task("show_outcome")
+    assert shown.trigger_rule == "all_done"
+    assert "outcome_pipeline_succeeded" in shown.downstream_task_ids and len(shown.downstream_task_ids) == 10
     for task in dag.tasks:
         assert task.doc_md or dag.doc_md
 
