@@ -54,10 +54,48 @@ def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
     except Exception as exc:  # noqa: BLE001
         error = "\n".join(filter(None, [error, f"audit store unreachable: {type(exc).__name__}: {exc}"]))
     statuses = []
+    overrides = _overrides_by_run(events)
     for name in environments or sorted({e.stream for e in events}):
         env_policy = policy.for_environment(name) if policy is not None else None
-        statuses.append(environment_status(name, events, env_policy, now))
+        status = environment_status(name, events, env_policy, now)
+        for run in status.last_runs:
+            run["override"] = overrides.get((run["dag_id"], run["run_id"]))
+        statuses.append(status)
     return statuses, error
+
+
+def _overrides_by_run(events: list) -> dict[tuple[str, str], dict[str, Any]]:
+    """Who overrode which gates and why, per (dag_id, run_id), from the runs' decision events."""
+    found = {}
+    for event in events:
+        if event.kind == "decision" and event.payload.get("overridden"):
+            found[(event.dag_id, event.run_id)] = {
+                "user": event.payload.get("override_user") or event.actor,
+                "gates": sorted(event.payload["overridden"]),
+                "reason": next(iter(event.payload["overridden"].values()), None),
+            }
+    return found
+
+
+def _time(iso: str | None) -> str:
+    """A <time> element: UTC in the page, turned into the viewer's zone by the page's script."""
+    if not iso:
+        return "-"
+    esc = html.escape
+    try:
+        shown = datetime.fromisoformat(iso).astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")
+    except ValueError:
+        shown = iso
+    return f"<time datetime='{esc(iso)}'>{esc(shown)}</time>"
+
+
+# Rewrites every <time datetime> into the viewer's time zone (the browser knows it; the server does not).
+LOCAL_TIMES_SCRIPT = (
+    "<script>for(const t of document.querySelectorAll('time[datetime]')){const d=new Date(t.dateTime);"
+    "if(!isNaN(d)){t.title=t.textContent;t.textContent=d.toLocaleString(undefined,{weekday:'short',"
+    "year:'numeric',month:'short',day:'numeric',hour:'2-digit',minute:'2-digit',timeZoneName:'short'});}}"
+    "</script>"
+)
 
 
 def _load_profiles(environments: list[str]) -> dict[str, str]:
@@ -118,7 +156,7 @@ def render_page(
     """The page: per environment, pending migrations, gates, next windows per class, learned low-traffic
     hours (when `profiles` is given), last runs."""
     esc = html.escape
-    parts = [f"<p class='muted'>As of {esc(now.strftime('%Y-%m-%d %H:%M UTC'))}</p>"]
+    parts = [f"<p class='muted'>As of {_time(now.isoformat())}</p>"]
     if error:
         parts.append(f"<p class='error'>{esc(error)}</p>")
     for status in statuses:
@@ -140,6 +178,12 @@ def render_page(
                 "<table><tr><th>version</th><th>name</th><th>class</th><th>database</th><th>reasons</th><th>age</th></tr>"
                 f"{rows}</table>"
             )
+        elif status.last_runs and status.last_runs[0]["outcome"] == "pipeline_succeeded":
+            last = status.last_runs[0]
+            parts.append(
+                f"<p>Nothing pending: the last run's pipeline {esc(str(last.get('pipeline_id') or ''))} "
+                "ran what was pending.</p>"
+            )
         else:
             parts.append("<p>None pending at the last run.</p>")
         parts.append("<h3>Gates at the last decision</h3>")
@@ -150,7 +194,7 @@ def render_page(
                 for g in status.gates
             )
             parts.append(
-                f"<p class='muted'>{esc(status.gates_at or '')}</p><table><tr><th>gate</th><th>state</th><th>reason</th></tr>{rows}</table>"
+                f"<p class='muted'>{_time(status.gates_at)}</p><table><tr><th>gate</th><th>state</th><th>reason</th></tr>{rows}</table>"
             )
         else:
             parts.append("<p>No decision recorded yet.</p>")
@@ -159,9 +203,9 @@ def render_page(
         )
         for cls, window in status.next_windows.items():
             state = "allowed" if window.get("allowed_now") else "closed"
-            opens = window.get("opens_at") or "-"
+            opens = _time(window.get("opens_at"))
             parts.append(
-                f"<tr><td>{esc(cls)}</td><td class='{state}'>{state}</td><td>{esc(opens)} ({_age(window.get('seconds'))})</td>"
+                f"<tr><td>{esc(cls)}</td><td class='{state}'>{state}</td><td>{opens} ({_age(window.get('seconds'))})</td>"
                 f"<td>{esc(str(window.get('reason')))}</td></tr>"
             )
         parts.append("</table>")
@@ -179,14 +223,21 @@ def render_page(
                     if run.get("pipeline_url")
                     else "-"
                 )
+                override = run.get("override")
+                overridden = (
+                    f"{esc(', '.join(override['gates'] or []))} by {esc(str(override['user']))}: "
+                    f"{esc(str(override['reason'] or ''))}"
+                    if override
+                    else "-"
+                )
                 rows.append(
-                    f"<tr><td>{esc(run['recorded_at'][:19])}</td><td><a href='{run_link}'>{esc(run['run_id'])}</a></td>"
-                    f"<td>{esc(str(run['outcome']))}</td><td>{pipeline}</td><td>{esc(str(run.get('reason') or ''))}</td></tr>"
+                    f"<tr><td>{_time(run['recorded_at'])}</td><td><a href='{run_link}'>{esc(run['run_id'])}</a></td>"
+                    f"<td>{esc(str(run['outcome']))}</td><td>{pipeline}</td><td>{overridden}</td>"
+                    f"<td>{esc(str(run.get('reason') or ''))}</td></tr>"
                 )
             parts.append(
-                "<table><tr><th>ended</th><th>run</th><th>outcome</th><th>pipeline</th><th>reason</th></tr>"
-                + "".join(rows)
-                + "</table>"
+                "<table><tr><th>ended</th><th>run</th><th>outcome</th><th>pipeline</th><th>override</th>"
+                "<th>reason</th></tr>" + "".join(rows) + "</table>"
             )
         else:
             parts.append("<p>No run recorded yet.</p>")
@@ -198,7 +249,7 @@ def render_page(
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>PDM Orchestrator</title><style>{style}</style></head>"
-        f"<body><h1>Post-deploy migrations</h1>{''.join(parts)}</body></html>"
+        f"<body><h1>Post-deploy migrations</h1>{''.join(parts)}{LOCAL_TIMES_SCRIPT}</body></html>"
     )
 
 
