@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 
 from include.observability import EnvironmentStatus, environment_status, render_metrics
 
@@ -89,6 +89,9 @@ def _time(iso: str | None) -> str:
     return f"<time datetime='{esc(iso)}'>{esc(shown)}</time>"
 
 
+# plotly.js from the plotly package, served by this app (relative to /pdm/: works embedded in Airflow's UI).
+PLOTLY_SCRIPT = "<script src='static/plotly.min.js' charset='utf-8'></script>"
+
 # Rewrites every <time datetime> into the viewer's time zone (the browser knows it; the server does not).
 LOCAL_TIMES_SCRIPT = (
     "<script>for(const t of document.querySelectorAll('time[datetime]')){const d=new Date(t.dateTime);"
@@ -117,6 +120,33 @@ def _load_profiles(environments: list[str]) -> dict[str, str]:
     return lines
 
 
+def _load_pictures(environments: list[str], now: datetime) -> dict[str, str]:
+    """Each environment's 7-day picture (a plotly <div>), or a line saying why there is none."""
+    from include.policy import load_policy
+    from pdm_orchestrator.ui.outlook_chart import figure_div, gather
+
+    policy_path = os.environ.get("PDM_POLICY_FILE", "config/policy.yaml")
+    try:
+        policy = load_policy(policy_path)
+    except Exception:  # noqa: BLE001 - the page already shows the policy error
+        return dict.fromkeys(environments, "<p class='error'>No picture: the policy is invalid.</p>")
+    pictures = {}
+    for name in environments:
+        if name not in policy.environments:
+            continue
+        try:
+            view = gather(policy_path, name, policy.for_environment(name), now)
+            notes = "".join(f"<li>{html.escape(n)}</li>" for n in view.notes)
+            pictures[name] = figure_div(view, f"outlook-{name}") + (
+                f"<ul class='muted'>{notes}</ul>" if notes else ""
+            )
+        except Exception as exc:  # noqa: BLE001 - one environment's picture must not break the page
+            pictures[name] = (
+                f"<p class='error'>No picture: {html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>"
+            )
+    return pictures
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="PDM Orchestrator", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -124,7 +154,16 @@ def create_app() -> FastAPI:
     def pdm_page() -> str:
         now = datetime.now(UTC)
         statuses, error = _load_statuses(now)
-        return render_page(statuses, error, now, _load_profiles([s.environment for s in statuses]))
+        environments = [s.environment for s in statuses]
+        return render_page(
+            statuses, error, now, _load_profiles(environments), _load_pictures(environments, now)
+        )
+
+    @app.get("/static/plotly.min.js", dependencies=[Depends(_requires_airflow_login())])
+    def plotly_js() -> FileResponse:
+        from pdm_orchestrator.ui.outlook_chart import plotly_js_path
+
+        return FileResponse(plotly_js_path(), media_type="text/javascript")
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics(authorization: str | None = Header(default=None)) -> str:
@@ -152,6 +191,7 @@ def render_page(
     error: str | None,
     now: datetime,
     profiles: dict[str, str] | None = None,
+    pictures: dict[str, str] | None = None,
 ) -> str:
     """The page: per environment, pending migrations, gates, next windows per class, learned low-traffic
     hours (when `profiles` is given), last runs."""
@@ -161,6 +201,8 @@ def render_page(
         parts.append(f"<p class='error'>{esc(error)}</p>")
     for status in statuses:
         parts.append(f"<section id='env-{esc(status.environment)}'><h2>{esc(status.environment)}</h2>")
+        if pictures and status.environment in pictures:
+            parts.append(f"<h3>The next 7 days</h3><div class='picture'>{pictures[status.environment]}</div>")
         deployed = status.deployed or {}
         if deployed:
             parts.append(
@@ -245,10 +287,11 @@ def render_page(
     style = (
         "body{font-family:system-ui,sans-serif;margin:1.5em;color:#1b1f24}table{border-collapse:collapse;margin-bottom:1em}"
         "td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}.open,.allowed{color:#137333}"
-        ".closed{color:#b3261e}.muted{color:#666}.error{color:#b3261e;font-weight:bold;white-space:pre-wrap}section{margin-bottom:2em}"
+        ".closed{color:#b3261e}.muted{color:#666}.error{color:#b3261e;font-weight:bold;white-space:pre-wrap}section{margin-bottom:2em}.picture{max-width:1200px}"
     )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>PDM Orchestrator</title><style>{style}</style></head>"
+        "<!doctype html><html><head><meta charset='utf-8'><title>PDM Orchestrator</title>"
+        f"{PLOTLY_SCRIPT if pictures else ''}<style>{style}</style></head>"
         f"<body><h1>Post-deploy migrations</h1>{''.join(parts)}{LOCAL_TIMES_SCRIPT}</body></html>"
     )
 
