@@ -17,9 +17,9 @@ from include.policy import load_policy
 from include.policy.names import environment_names
 from pdm_orchestrator import outcome_view, policy_guard
 from pdm_orchestrator import run_steps as steps
-from pdm_orchestrator.operators.gates import WaitForGatesOperator
 from pdm_orchestrator.operators.pipeline import TriggerPdmPipelineOperator
 from pdm_orchestrator.params import pdm_params, validate_run_params
+from pdm_orchestrator.sensors.gates import GATE_TASKS, GateSensor, recheck_all
 from pdm_orchestrator.timetables.policy_windows import PolicyWindowTimetable
 
 POLICY_PATH = os.environ.get(
@@ -41,8 +41,10 @@ Runs GitLab's post-deploy migration (PDM) pipeline on **{env}** when the pending
 2. **classify_pending** — each migration's class (noop, background, data, schema_heavy, cleanup, unknown).
 3. **record_snapshot** — the audit store gets what is pending, before any decision.
 4. **choose_path** — nothing pending, a human must decide (unknown), waiting on {after}, or the gates.
-5. **wait_for_gates** — window, low traffic, no deploy lock, rollback safety; deferred, no worker slot held.
-6. **decide** — trigger only if every gate is open or overridden with a reason; dry runs never trigger.
+5. **gate_window, gate_low_traffic, gate_no_deploy_lock, gate_rollback_safe** — one deferrable sensor per
+   gate: the one still deferred is the one holding the run (no worker slot held); an overridden gate says so.
+6. **decide** — re-checks every gate at one instant; triggers only if all are open or overridden with a
+   reason; dry runs never trigger.
 7. **trigger_pipeline** — creates the pipeline exactly once per decision and waits for it (deferred);
    once created, the policy's notifiers (Slack, Grafana) get a start notice.
 8. **record_outcome** — always runs; the audit store gets the outcome, also when something failed. A run
@@ -56,8 +58,19 @@ Policy: `{policy}`.
 """
 
 
+GATE_DOCS = {
+    "window": "Waits for an allowed window of the run's class (calendar windows minus change locks, or the "
+    "learned low-traffic hours), sleeping until it opens.",
+    "traffic": "Waits for traffic below the class's threshold, sustained (Prometheus).",
+    "deploy_lock": "Waits until no deployment, PDM pipeline or explicit lock holds the environment.",
+    "rollback_safety": "Waits until the deployed package has baked long enough and is healthy to roll past.",
+}
+
+
 def build(environment: str) -> DAG:
     env = POLICY.environments[environment]
+    env_max_wait = POLICY.for_environment(environment).gates.max_wait
+    env_poll = POLICY.for_environment(environment).gates.poll_interval
     with DAG(
         dag_id=f"pdm_{environment}",
         description=f"Run post-deploy migrations on {environment} when their class, traffic, deployments and rollback allow",
@@ -95,10 +108,14 @@ def build(environment: str) -> DAG:
 
         @task.branch(task_id=steps.TASK_CHOOSE_PATH)
         def choose_path(snapshot, **context):
-            return steps.choose_path(snapshot, POLICY_PATH, context)
+            chosen = steps.choose_path(snapshot, POLICY_PATH, context)
+            return list(GATE_TASKS.values()) if chosen == steps.TASK_WAIT_FOR_GATES else chosen
 
         @task.branch(task_id=steps.TASK_DECIDE)
-        def decide(gates, **context):
+        def decide(**context):
+            run_class = context["ti"].xcom_pull(task_ids=steps.TASK_CLASSIFY)["run_class"]
+            # The sensors answered one by one; the decision needs every gate open at one instant.
+            gates = recheck_all(environment, POLICY_PATH, run_class, context)
             return steps.decide(gates, environment, context)
 
         @task(
@@ -114,14 +131,22 @@ def build(environment: str) -> DAG:
         recorded = record_snapshot(snapshot)
         path = choose_path(snapshot)
         recorded >> path
-        wait = WaitForGatesOperator(
-            task_id=steps.TASK_WAIT_FOR_GATES,
-            environment=environment,
-            policy_path=POLICY_PATH,
-            run_class="{{ ti.xcom_pull(task_ids='classify_pending')['run_class'] }}",
-            retries=1,
-        )
-        verdict = decide(wait.output)
+        sensors = [
+            GateSensor(
+                task_id=task_id,
+                gate=gate,
+                environment=environment,
+                policy_path=POLICY_PATH,
+                run_class="{{ ti.xcom_pull(task_ids='classify_pending')['run_class'] }}",
+                timeout=env_max_wait.total_seconds(),
+                poke_interval=env_poll.total_seconds(),
+                retries=1,
+                doc_md=GATE_DOCS[gate],
+            )
+            for gate, task_id in GATE_TASKS.items()
+        ]
+        verdict = decide()
+        sensors >> verdict
         trigger = TriggerPdmPipelineOperator(
             task_id=steps.TASK_TRIGGER,
             environment=environment,
@@ -131,7 +156,7 @@ def build(environment: str) -> DAG:
             retries=3,
         )
         outcome = record_outcome()
-        path >> [wait, outcome]
+        path >> [*sensors, outcome]
         verdict >> [trigger, outcome]
         trigger >> outcome
 

@@ -124,4 +124,4 @@ def test_a_run_fails_closed_with_the_policy_error_and_recovers_when_fixed(
     monkeypatch.setenv("PDM_POLICY_FILE", str(fixed))
     recovered = _bag().get_dag("pdm_gprd")
     assert "POLICY INVALID" not in (recovered.description or "")
-    assert {"discover_pending", "wait_for_gates", "record_outcome"} <= set(recovered.task_ids)
+    assert {"discover_pending", "gate_window", "record_outcome"} <= set(recovered.task_ids)
