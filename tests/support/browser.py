@@ -23,6 +23,8 @@ def browser_page(playwright: Any, base: str, token: str, width: int = 1400, heig
     )
     context = browser.new_context(viewport={"width": width, "height": height})
     context.add_cookies([{"name": "_token", "value": token, "url": base}])
+    context.set_default_timeout(120_000)  # a loaded 2-core machine serves the UI slowly
+    context.set_default_navigation_timeout(120_000)
     return browser, context.new_page()
 
 

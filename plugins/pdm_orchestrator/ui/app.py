@@ -136,10 +136,9 @@ def _load_pictures(environments: list[str], now: datetime) -> dict[str, str]:
             continue
         try:
             view = gather(policy_path, name, policy.for_environment(name), now)
+            figure = figure_div(view, f"outlook-{name}")  # may add notes (e.g. no change lock)
             notes = "".join(f"<li>{html.escape(n)}</li>" for n in view.notes)
-            pictures[name] = figure_div(view, f"outlook-{name}") + (
-                f"<ul class='muted'>{notes}</ul>" if notes else ""
-            )
+            pictures[name] = figure + (f"<ul class='muted'>{notes}</ul>" if notes else "")
         except Exception as exc:  # noqa: BLE001 - one environment's picture must not break the page
             pictures[name] = (
                 f"<p class='error'>No picture: {html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>"

@@ -60,6 +60,11 @@ def gather(policy_path: str, environment: str, policy: Any, now: datetime) -> Ou
         view.deployments = expected_deployments(
             [d.created_at for d in past if d.created_at], now, view.end, settings.history, settings.min_share
         )
+        if not view.deployments:
+            view.notes.append(
+                f"no deployment expected: {len(past)} deployment(s) to {env.deploy_environment} in the last "
+                f"{settings.history.days} days form no regular pattern"
+            )
     except Exception as exc:  # noqa: BLE001
         view.notes.append(f"expected deployments unavailable: {type(exc).__name__}: {str(exc)[:200]}")
     return view
