@@ -10,19 +10,26 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TriggerRule, task
 
 from include.policy import load_policy
+from include.policy.names import environment_names
+from pdm_orchestrator import outcome_view, policy_guard
 from pdm_orchestrator import run_steps as steps
-from pdm_orchestrator.operators.gates import WaitForGatesOperator
 from pdm_orchestrator.operators.pipeline import TriggerPdmPipelineOperator
-from pdm_orchestrator.params import pdm_params
+from pdm_orchestrator.params import pdm_params, validate_run_params
+from pdm_orchestrator.sensors.gates import GATE_TASKS, GateSensor, recheck_all
 from pdm_orchestrator.timetables.policy_windows import PolicyWindowTimetable
 
 POLICY_PATH = os.environ.get(
     "PDM_POLICY_FILE", str(Path(__file__).resolve().parent.parent / "config" / "policy.yaml")
 )
-POLICY = load_policy(POLICY_PATH)  # a bad policy is an import error naming the file and key
+try:
+    POLICY = load_policy(POLICY_PATH)
+    POLICY_ERROR = None
+except Exception as exc:  # noqa: BLE001 - a bad policy keeps the DAGs listed, failing closed (below)
+    POLICY, POLICY_ERROR = None, str(exc)
 
 DOC = """
 ### Post-deploy migrations on `{env}`
@@ -34,20 +41,36 @@ Runs GitLab's post-deploy migration (PDM) pipeline on **{env}** when the pending
 2. **classify_pending** — each migration's class (noop, background, data, schema_heavy, cleanup, unknown).
 3. **record_snapshot** — the audit store gets what is pending, before any decision.
 4. **choose_path** — nothing pending, a human must decide (unknown), waiting on {after}, or the gates.
-5. **wait_for_gates** — window, low traffic, no deploy lock, rollback safety; deferred, no worker slot held.
-6. **decide** — trigger only if every gate is open or overridden with a reason; dry runs never trigger.
+5. **gate_window, gate_low_traffic, gate_no_deploy_lock, gate_rollback_safe** — one deferrable sensor per
+   gate: the one still deferred is the one holding the run (no worker slot held); an overridden gate says so.
+6. **decide** — re-checks every gate at one instant; triggers only if all are open or overridden with a
+   reason; dry runs never trigger.
 7. **trigger_pipeline** — creates the pipeline exactly once per decision and waits for it (deferred);
    once created, the policy's notifiers (Slack, Grafana) get a start notice.
 8. **record_outcome** — always runs; the audit store gets the outcome, also when something failed. A run
    whose window closed before it could trigger (a backfilled or late run) records `window_missed`. Runs
    that had a pipeline send the end notice; a failed notice is audited (`notification_failed`), never fatal.
+9. **show_outcome** — runs exactly one `outcome_*` task (the grid's green cell names the run's outcome:
+   pipeline succeeded/failed, waiting for window, window missed, nothing pending, needs a human, environment
+   busy, …) and, with the `pdm_airflow_api` connection, writes the details to the run's note.
 
 Policy: `{policy}`.
 """
 
 
+GATE_DOCS = {
+    "window": "Waits for an allowed window of the run's class (calendar windows minus change locks, or the "
+    "learned low-traffic hours), sleeping until it opens.",
+    "traffic": "Waits for traffic below the class's threshold, sustained (Prometheus).",
+    "deploy_lock": "Waits until no deployment, PDM pipeline or explicit lock holds the environment.",
+    "rollback_safety": "Waits until the deployed package has baked long enough and is healthy to roll past.",
+}
+
+
 def build(environment: str) -> DAG:
     env = POLICY.environments[environment]
+    env_max_wait = POLICY.for_environment(environment).gates.max_wait
+    env_poll = POLICY.for_environment(environment).gates.poll_interval
     with DAG(
         dag_id=f"pdm_{environment}",
         description=f"Run post-deploy migrations on {environment} when their class, traffic, deployments and rollback allow",
@@ -59,7 +82,7 @@ def build(environment: str) -> DAG:
         catchup=False,
         max_active_runs=1,
         tags=["pdm", "post-deploy-migrations", environment],
-        params=pdm_params(environment),
+        params=pdm_params(environment, selected_versions=POLICY.execution_mode == "selected_versions"),
         default_args={
             "owner": "release-managers",
             "retries": 2,
@@ -70,7 +93,8 @@ def build(environment: str) -> DAG:
     ) as dag:
 
         @task(task_id=steps.TASK_DISCOVER, execution_timeout=timedelta(minutes=10))
-        def discover_pending():
+        def discover_pending(**context):
+            validate_run_params(dict(context["params"]), POLICY.execution_mode)
             return steps.discover_pending(environment, POLICY_PATH)
 
         @task(task_id=steps.TASK_CLASSIFY, execution_timeout=timedelta(minutes=5))
@@ -84,10 +108,14 @@ def build(environment: str) -> DAG:
 
         @task.branch(task_id=steps.TASK_CHOOSE_PATH)
         def choose_path(snapshot, **context):
-            return steps.choose_path(snapshot, POLICY_PATH, context)
+            chosen = steps.choose_path(snapshot, POLICY_PATH, context)
+            return list(GATE_TASKS.values()) if chosen == steps.TASK_WAIT_FOR_GATES else chosen
 
         @task.branch(task_id=steps.TASK_DECIDE)
-        def decide(gates, **context):
+        def decide(**context):
+            run_class = context["ti"].xcom_pull(task_ids=steps.TASK_CLASSIFY)["run_class"]
+            # The sensors answered one by one; the decision needs every gate open at one instant.
+            gates = recheck_all(environment, POLICY_PATH, run_class, context)
             return steps.decide(gates, environment, context)
 
         @task(
@@ -103,14 +131,22 @@ def build(environment: str) -> DAG:
         recorded = record_snapshot(snapshot)
         path = choose_path(snapshot)
         recorded >> path
-        wait = WaitForGatesOperator(
-            task_id=steps.TASK_WAIT_FOR_GATES,
-            environment=environment,
-            policy_path=POLICY_PATH,
-            run_class="{{ ti.xcom_pull(task_ids='classify_pending')['run_class'] }}",
-            retries=1,
-        )
-        verdict = decide(wait.output)
+        sensors = [
+            GateSensor(
+                task_id=task_id,
+                gate=gate,
+                environment=environment,
+                policy_path=POLICY_PATH,
+                run_class="{{ ti.xcom_pull(task_ids='classify_pending')['run_class'] }}",
+                timeout=env_max_wait.total_seconds(),
+                poke_interval=env_poll.total_seconds(),
+                retries=1,
+                doc_md=GATE_DOCS[gate],
+            )
+            for gate, task_id in GATE_TASKS.items()
+        ]
+        verdict = decide()
+        sensors >> verdict
         trigger = TriggerPdmPipelineOperator(
             task_id=steps.TASK_TRIGGER,
             environment=environment,
@@ -120,11 +156,72 @@ def build(environment: str) -> DAG:
             retries=3,
         )
         outcome = record_outcome()
-        path >> [wait, outcome]
+        path >> [*sensors, outcome]
         verdict >> [trigger, outcome]
         trigger >> outcome
+
+        @task.branch(task_id=outcome_view.TASK_SHOW_OUTCOME, trigger_rule=TriggerRule.ALL_DONE, retries=0)
+        def show_outcome(**context):
+            return outcome_view.show_outcome(context)
+
+        shown = show_outcome()
+        outcome >> shown
+        for task_id in dict.fromkeys(outcome_view.OUTCOME_TASKS.values()):
+            doc = outcome_view.OUTCOME_DOCS[task_id]
+            if task_id in outcome_view.FAILED_OUTCOME_TASKS:
+
+                @task(task_id=task_id, doc_md=doc, retries=0, on_failure_callback=None)
+                def failed_outcome(**context):
+                    outcome_view.fail_with_outcome(context)
+
+                shown >> failed_outcome()
+            else:
+                shown >> EmptyOperator(task_id=task_id, doc_md=doc)
     return dag
 
 
-for _environment in POLICY.environments:
-    globals()[f"pdm_{_environment}"] = build(_environment)
+INVALID_DOC = """
+### Post-deploy migrations on `{env}`: the policy is invalid
+
+**Every run fails at once, without evaluating or triggering anything, until the policy is fixed.**
+The DAG recovers at the dag-processor's next parse after the fix. Check a change before merging it with
+`python -m include.policy check {policy}`.
+
+Problems in `{policy}`:
+
+```
+{error}
+```
+"""
+
+
+def build_invalid(environment: str, error: str) -> DAG:
+    """The environment's DAG while the policy is invalid: listed, explained, and failing closed."""
+    first = error.splitlines()[0] if error else "unknown error"
+    with DAG(
+        dag_id=f"pdm_{environment}",
+        description=f"POLICY INVALID, every run fails until fixed: {first}"[:500],
+        doc_md=INVALID_DOC.format(env=environment, policy=POLICY_PATH, error=error),
+        schedule=None,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["pdm", "post-deploy-migrations", environment, "policy-invalid"],
+        params=pdm_params(environment),
+        default_args={"owner": "release-managers", "retries": 0},
+    ) as dag:
+
+        @task(task_id=policy_guard.TASK_POLICY_INVALID, on_failure_callback=steps.record_failure)
+        def policy_invalid(**context):
+            policy_guard.fail_closed(environment, POLICY_PATH, error, context)
+
+        policy_invalid()
+    return dag
+
+
+if POLICY is not None:
+    for _environment in POLICY.environments:
+        globals()[f"pdm_{_environment}"] = build(_environment)
+else:
+    for _environment in environment_names(POLICY_PATH):
+        globals()[f"pdm_{_environment}"] = build_invalid(_environment, POLICY_ERROR or "")

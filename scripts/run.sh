@@ -108,6 +108,11 @@ start airflow airflow standalone
 echo "waiting for Airflow on http://127.0.0.1:$AIRFLOW_PORT …"
 wait_http "http://127.0.0.1:$AIRFLOW_PORT/api/v2/monitor/health" 180 airflow
 PASSWORDS="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
+# The run note of each PDM run (its outcome in one line) is written through the REST API by this connection.
+airflow connections delete pdm_airflow_api >/dev/null 2>&1 || true
+airflow connections add pdm_airflow_api --conn-type http --conn-host "http://127.0.0.1:$AIRFLOW_PORT" \
+  --conn-login admin --conn-password "$(python -c "import json;print(json.load(open('$PASSWORDS'))['admin'])")" \
+  >/dev/null 2>&1 || echo "warning: could not register pdm_airflow_api: PDM runs get no run note" >&2
 cat <<MSG
 
   PDM Orchestrator is up.

@@ -29,10 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="create or upgrade the schema (idempotent)")
     commands.add_parser("verify", help="walk the hash chain and report the first broken link")
-    events = commands.add_parser("events", help="print events as JSON lines")
+    events = commands.add_parser("events", help="print events: JSON lines (default, for machines) or a table")
     events.add_argument("--run-id")
     events.add_argument("--dag-id")
-    events.add_argument("--stream", help="environment")
+    events.add_argument("--environment", "--stream", dest="stream", help="environment (e.g. gprd)")
+    events.add_argument("--kind", help="event kind (e.g. outcome, decision, task_failed)")
+    events.add_argument("--since", help="only events recorded at or after this date (YYYY-MM-DD)")
+    events.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
     report = commands.add_parser("report", help="what ran when, waiting per class, gate blocks, overrides")
     report.add_argument("--since", help="only events recorded at or after this date (YYYY-MM-DD)")
     report.add_argument("--format", choices=("table", "csv", "html"), default="table")
@@ -47,8 +50,16 @@ def main(argv: list[str] | None = None) -> int:
             print(report.message)
             return 0 if report.ok else 1
         elif args.command == "events":
-            for event in store.events(run_id=args.run_id, dag_id=args.dag_id, stream=args.stream):
-                print(json.dumps(event.to_dict(), default=str))
+            found = store.events(
+                run_id=args.run_id, dag_id=args.dag_id, stream=args.stream, kind=args.kind, since=args.since
+            )
+            if args.format == "table":
+                from include.audit.events_table import events_table
+
+                print(events_table(found))
+            else:
+                for event in found:
+                    print(json.dumps(event.to_dict(), default=str))
         elif args.command == "report":
             from include.audit.report import build_report
 

@@ -274,7 +274,7 @@ def record_outcome(
     decision = ti.xcom_pull(task_ids=TASK_DECIDE, key="decision")
     pipeline = ti.xcom_pull(task_ids=TASK_TRIGGER, key=PIPELINE_XCOM_KEY)
     failed = sorted(t for t, s in states.items() if s.endswith("failed") or s.endswith("upstream_failed"))
-    outcome = summarize(path, decision, pipeline, failed)
+    outcome = summarize(path, decision, pipeline, failed, _first_failure(context, failed))
     outcome["task_states"] = states
     snapshot = ti.xcom_pull(task_ids=TASK_CLASSIFY) or {}
     if outcome["outcome"] == "pipeline_succeeded" and snapshot.get("deployed"):
@@ -300,6 +300,7 @@ def record_outcome(
         missed = window_missed(policy, snapshot.get("run_class"), scheduled, datetime.now(UTC))
         if missed:
             outcome.update(missed_outcome(missed, outcome["reason"]))
+    ti.xcom_push(key="outcome", value=outcome)  # the outcome task and run note show it, even if not stored
     try:
         record(context, environment, "outcome", outcome)
     except AuditStoreError:
@@ -318,9 +319,16 @@ def record_outcome(
 
 
 def summarize(
-    path: dict[str, Any], decision: dict[str, Any] | None, pipeline: dict[str, Any] | None, failed: list[str]
+    path: dict[str, Any],
+    decision: dict[str, Any] | None,
+    pipeline: dict[str, Any] | None,
+    failed: list[str],
+    first_failure: str | None = None,
 ) -> dict[str, Any]:
-    """One outcome word and one line of why, from what the run's tasks left behind."""
+    """One outcome word and one line of why, from what the run's tasks left behind.
+
+    `first_failure` ("task: error" of the earliest failed task) leads the reason of a failed run: the tasks
+    that did not run because of it come after, so the message names the real cause first."""
     if pipeline:
         if pipeline.get("status") == "success":
             return {
@@ -341,6 +349,8 @@ def summarize(
                 "pipeline": pipeline,
             }
     if failed:
+        if first_failure:
+            return {"outcome": "error", "reason": f"{first_failure} (not completed: {', '.join(failed)})"}
         return {"outcome": "error", "reason": f"task(s) failed: {', '.join(failed)}"}
     if decision is not None:
         if decision.get("dry_run"):
@@ -404,6 +414,23 @@ def missed_outcome(missed: dict[str, Any], gate_reason: str) -> dict[str, Any]:
         ),
         "window": missed,
     }
+
+
+def _first_failure(context: dict[str, Any], failed: list[str]) -> str | None:
+    """ "task: error" of the run's earliest recorded task failure (the audit's task_failed events), if any."""
+    if not failed:
+        return None
+    from pdm_orchestrator.hooks.audit import AuditHook
+
+    try:
+        events = AuditHook().get_conn().events(run_id=context["dag_run"].run_id, kind="task_failed")
+    except Exception as exc:  # noqa: BLE001 - the outcome is recorded with the task names only
+        log.warning("could not read the run's task failures: %s", exc)
+        return None
+    for event in events:
+        if event.payload.get("task_id") in failed and event.payload.get("error"):
+            return f"{event.payload.get('task_id')} failed: {event.payload['error']}"
+    return None
 
 
 def _task_states(ti: Any, dag_run: Any) -> dict[str, str]:

@@ -153,7 +153,7 @@ def test_scheduled_run_on_celery_defers_resumes_and_triggers_once(
             if not scheduled:
                 return None
             ti = _json(
-                f"{base}/dags/pdm_gprd/dagRuns/{scheduled[0]['dag_run_id']}/taskInstances/wait_for_gates"
+                f"{base}/dags/pdm_gprd/dagRuns/{scheduled[0]['dag_run_id']}/taskInstances/gate_low_traffic"
             )
             return scheduled[0]["dag_run_id"] if ti["state"] == "deferred" else None
 

@@ -44,11 +44,19 @@ def test_flow_shape(dagbag):
     assert dag.owner == "release-managers"
     assert "pdm" in dag.tags
     assert dag.get_task("discover_pending").downstream_task_ids == {"classify_pending"}
-    assert dag.get_task("choose_path").downstream_task_ids == {"wait_for_gates", "record_outcome"}
+    gates = {"gate_window", "gate_low_traffic", "gate_no_deploy_lock", "gate_rollback_safe"}
+    assert dag.get_task("choose_path").downstream_task_ids == gates | {"record_outcome"}
+    for sensor in gates:
+        task = dag.get_task(sensor)
+        assert task.downstream_task_ids == {"decide"}
+        assert task.deferrable and not task.soft_fail and task.timeout > 0
     assert dag.get_task("decide").downstream_task_ids == {"trigger_pipeline", "record_outcome"}
     outcome = dag.get_task("record_outcome")
     assert outcome.trigger_rule == "all_done"
-    assert outcome.downstream_task_ids == set()
+    assert outcome.downstream_task_ids == {"show_outcome"}
+    shown = dag.get_task("show_outcome")
+    assert shown.trigger_rule == "all_done"
+    assert "outcome_pipeline_succeeded" in shown.downstream_task_ids and len(shown.downstream_task_ids) == 10
     for task in dag.tasks:
         assert task.doc_md or dag.doc_md
 

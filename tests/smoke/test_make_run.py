@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import browser_page, fill_json_field
 from tests.support.processes import call_json, free_port, port_open, wait_for
 
 pytestmark = pytest.mark.slow
@@ -144,19 +145,7 @@ def check_pdm_page(base: str, token: str, tmp_path: Path) -> None:
 
 
 def _browser_page(playwright, base: str, token: str):
-    browser = playwright.chromium.launch(
-        executable_path="/usr/bin/chromium",
-        args=[
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-quic",
-        ],
-    )
-    context = browser.new_context(viewport={"width": 1400, "height": 1800})
-    context.add_cookies([{"name": "_token", "value": token, "url": base}])
-    return browser, context.new_page()
+    return browser_page(playwright, base, token)
 
 
 def check_trigger_form_and_extra_link(base: str, token: str, home: Path, proc, log: Path) -> None:
@@ -173,14 +162,12 @@ def check_trigger_form_and_extra_link(base: str, token: str, home: Path, proc, l
         page.get_by_text("PDM windows (gstg)").first.wait_for(timeout=30_000)
         page.get_by_role("button", name="Trigger").first.click()
         dialog = page.get_by_role("dialog")
-        for section in ("Run", "Override", "Selection"):
+        for section in ("Run", "Override"):
             assert dialog.get_by_role("button", name=section, exact=True).count() == 1, section
+        # The class filter is only on the form of a selected_versions policy; the local one runs all pending.
+        assert dialog.get_by_role("button", name="Selection", exact=True).count() == 0
         dialog.get_by_role("button", name="Override", exact=True).click()
-        select = dialog.locator("#element_override_gates")
-        for gate in gates:
-            select.click()
-            page.get_by_role("option", name=gate, exact=True).click()
-        dialog.locator("#element_override_reason").fill(reason)
+        fill_json_field(page, dialog, "element_override", {"gates": gates, "reason": reason})
         page.screenshot(path=str(shot))
         submit = dialog.get_by_role("button", name="Trigger", exact=True)
         assert submit.is_enabled(), "the trigger form refuses its own defaults"
@@ -203,7 +190,7 @@ def check_trigger_form_and_extra_link(base: str, token: str, home: Path, proc, l
         proc,
         log,
     )
-    assert run["conf"]["override_gates"] == gates and run["conf"]["override_reason"] == reason
+    assert run["conf"]["override"] == {"gates": gates, "reason": reason}
     run_url = f"{runs}/{run['dag_run_id']}"
     state = _wait(
         lambda: (s := _get(run_url, token)["state"]) in ("success", "failed") and s,

@@ -28,8 +28,10 @@ class GatesOpenTrigger(BaseTrigger):
         deadline: str,
         poll_seconds: float = 60.0,
         overrides: dict[str, str] | None = None,
+        gates: list[str] | None = None,
     ) -> None:
         super().__init__()
+        self.gates = list(gates) if gates else None  # one sensor's gate; None: all of them
         self.environment = environment
         self.policy_path = policy_path
         self.run_class = run_class
@@ -47,6 +49,7 @@ class GatesOpenTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "poll_seconds": self.poll_seconds,
                 "overrides": self.overrides,
+                "gates": self.gates,
             },
         )
 
@@ -64,6 +67,10 @@ class GatesOpenTrigger(BaseTrigger):
             # check may wait its turn, and asking the sources about the moment it was queued would miss a gate
             # that opened meanwhile and cost a whole poll interval.
             moment = datetime.now(UTC)
+            if self.gates:
+                from pdm_orchestrator.sensors.gates import evaluate_gate
+
+                return moment, [evaluate_gate(policy, self.environment, cls, moment, g) for g in self.gates]
             return moment, evaluate_gates(policy, self.environment, cls, moment)
 
         while True:

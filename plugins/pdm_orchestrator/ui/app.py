@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 
 from include.observability import EnvironmentStatus, environment_status, render_metrics
 
@@ -29,15 +29,18 @@ def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
     """Every environment's status from the audit store and the policy; an error is shown, not raised."""
     from include.audit import AuditStore
     from include.policy import load_policy
+    from include.policy.names import environment_names
 
     error = None
     policy = None
     environments: list[str] = []
+    policy_path = os.environ.get("PDM_POLICY_FILE", "config/policy.yaml")
     try:
-        policy = load_policy(os.environ.get("PDM_POLICY_FILE", "config/policy.yaml"))
+        policy = load_policy(policy_path)
         environments = list(policy.environments)
     except Exception as exc:  # noqa: BLE001 - the page must explain, not crash
-        error = f"policy unreadable: {exc}"
+        error = f"policy invalid, every PDM run fails closed until it is fixed: {exc}"
+        environments = environment_names(policy_path)
     events = []
     try:
         from airflow.models.connection import Connection
@@ -49,12 +52,53 @@ def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
         store.migrate()
         events = store.events()
     except Exception as exc:  # noqa: BLE001
-        error = f"audit store unreachable: {type(exc).__name__}: {exc}"
+        error = "\n".join(filter(None, [error, f"audit store unreachable: {type(exc).__name__}: {exc}"]))
     statuses = []
+    overrides = _overrides_by_run(events)
     for name in environments or sorted({e.stream for e in events}):
         env_policy = policy.for_environment(name) if policy is not None else None
-        statuses.append(environment_status(name, events, env_policy, now))
+        status = environment_status(name, events, env_policy, now)
+        for run in status.last_runs:
+            run["override"] = overrides.get((run["dag_id"], run["run_id"]))
+        statuses.append(status)
     return statuses, error
+
+
+def _overrides_by_run(events: list) -> dict[tuple[str, str], dict[str, Any]]:
+    """Who overrode which gates and why, per (dag_id, run_id), from the runs' decision events."""
+    found = {}
+    for event in events:
+        if event.kind == "decision" and event.payload.get("overridden"):
+            found[(event.dag_id, event.run_id)] = {
+                "user": event.payload.get("override_user") or event.actor,
+                "gates": sorted(event.payload["overridden"]),
+                "reason": next(iter(event.payload["overridden"].values()), None),
+            }
+    return found
+
+
+def _time(iso: str | None) -> str:
+    """A <time> element: UTC in the page, turned into the viewer's zone by the page's script."""
+    if not iso:
+        return "-"
+    esc = html.escape
+    try:
+        shown = datetime.fromisoformat(iso).astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")
+    except ValueError:
+        shown = iso
+    return f"<time datetime='{esc(iso)}'>{esc(shown)}</time>"
+
+
+# plotly.js from the plotly package, served by this app (relative to /pdm/: works embedded in Airflow's UI).
+PLOTLY_SCRIPT = "<script src='static/plotly.min.js' charset='utf-8'></script>"
+
+# Rewrites every <time datetime> into the viewer's time zone (the browser knows it; the server does not).
+LOCAL_TIMES_SCRIPT = (
+    "<script>for(const t of document.querySelectorAll('time[datetime]')){const d=new Date(t.dateTime);"
+    "if(!isNaN(d)){t.title=t.textContent;t.textContent=d.toLocaleString(undefined,{weekday:'short',"
+    "year:'numeric',month:'short',day:'numeric',hour:'2-digit',minute:'2-digit',timeZoneName:'short'});}}"
+    "</script>"
+)
 
 
 def _load_profiles(environments: list[str]) -> dict[str, str]:
@@ -76,6 +120,32 @@ def _load_profiles(environments: list[str]) -> dict[str, str]:
     return lines
 
 
+def _load_pictures(environments: list[str], now: datetime) -> dict[str, str]:
+    """Each environment's 7-day picture (a plotly <div>), or a line saying why there is none."""
+    from include.policy import load_policy
+    from pdm_orchestrator.ui.outlook_chart import figure_div, gather
+
+    policy_path = os.environ.get("PDM_POLICY_FILE", "config/policy.yaml")
+    try:
+        policy = load_policy(policy_path)
+    except Exception:  # noqa: BLE001 - the page already shows the policy error
+        return dict.fromkeys(environments, "<p class='error'>No picture: the policy is invalid.</p>")
+    pictures = {}
+    for name in environments:
+        if name not in policy.environments:
+            continue
+        try:
+            view = gather(policy_path, name, policy.for_environment(name), now)
+            figure = figure_div(view, f"outlook-{name}")  # may add notes (e.g. no change lock)
+            notes = "".join(f"<li>{html.escape(n)}</li>" for n in view.notes)
+            pictures[name] = figure + (f"<ul class='muted'>{notes}</ul>" if notes else "")
+        except Exception as exc:  # noqa: BLE001 - one environment's picture must not break the page
+            pictures[name] = (
+                f"<p class='error'>No picture: {html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>"
+            )
+    return pictures
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="PDM Orchestrator", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -83,7 +153,16 @@ def create_app() -> FastAPI:
     def pdm_page() -> str:
         now = datetime.now(UTC)
         statuses, error = _load_statuses(now)
-        return render_page(statuses, error, now, _load_profiles([s.environment for s in statuses]))
+        environments = [s.environment for s in statuses]
+        return render_page(
+            statuses, error, now, _load_profiles(environments), _load_pictures(environments, now)
+        )
+
+    @app.get("/static/plotly.min.js", dependencies=[Depends(_requires_airflow_login())])
+    def plotly_js() -> FileResponse:
+        from pdm_orchestrator.ui.outlook_chart import plotly_js_path
+
+        return FileResponse(plotly_js_path(), media_type="text/javascript")
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics(authorization: str | None = Header(default=None)) -> str:
@@ -111,15 +190,18 @@ def render_page(
     error: str | None,
     now: datetime,
     profiles: dict[str, str] | None = None,
+    pictures: dict[str, str] | None = None,
 ) -> str:
     """The page: per environment, pending migrations, gates, next windows per class, learned low-traffic
     hours (when `profiles` is given), last runs."""
     esc = html.escape
-    parts = [f"<p class='muted'>As of {esc(now.strftime('%Y-%m-%d %H:%M UTC'))}</p>"]
+    parts = [f"<p class='muted'>As of {_time(now.isoformat())}</p>"]
     if error:
         parts.append(f"<p class='error'>{esc(error)}</p>")
     for status in statuses:
         parts.append(f"<section id='env-{esc(status.environment)}'><h2>{esc(status.environment)}</h2>")
+        if pictures and status.environment in pictures:
+            parts.append(f"<h3>The next 7 days</h3><div class='picture'>{pictures[status.environment]}</div>")
         deployed = status.deployed or {}
         if deployed:
             parts.append(
@@ -137,6 +219,12 @@ def render_page(
                 "<table><tr><th>version</th><th>name</th><th>class</th><th>database</th><th>reasons</th><th>age</th></tr>"
                 f"{rows}</table>"
             )
+        elif status.last_runs and status.last_runs[0]["outcome"] == "pipeline_succeeded":
+            last = status.last_runs[0]
+            parts.append(
+                f"<p>Nothing pending: the last run's pipeline {esc(str(last.get('pipeline_id') or ''))} "
+                "ran what was pending.</p>"
+            )
         else:
             parts.append("<p>None pending at the last run.</p>")
         parts.append("<h3>Gates at the last decision</h3>")
@@ -147,7 +235,7 @@ def render_page(
                 for g in status.gates
             )
             parts.append(
-                f"<p class='muted'>{esc(status.gates_at or '')}</p><table><tr><th>gate</th><th>state</th><th>reason</th></tr>{rows}</table>"
+                f"<p class='muted'>{_time(status.gates_at)}</p><table><tr><th>gate</th><th>state</th><th>reason</th></tr>{rows}</table>"
             )
         else:
             parts.append("<p>No decision recorded yet.</p>")
@@ -156,9 +244,9 @@ def render_page(
         )
         for cls, window in status.next_windows.items():
             state = "allowed" if window.get("allowed_now") else "closed"
-            opens = window.get("opens_at") or "-"
+            opens = _time(window.get("opens_at"))
             parts.append(
-                f"<tr><td>{esc(cls)}</td><td class='{state}'>{state}</td><td>{esc(opens)} ({_age(window.get('seconds'))})</td>"
+                f"<tr><td>{esc(cls)}</td><td class='{state}'>{state}</td><td>{opens} ({_age(window.get('seconds'))})</td>"
                 f"<td>{esc(str(window.get('reason')))}</td></tr>"
             )
         parts.append("</table>")
@@ -176,14 +264,21 @@ def render_page(
                     if run.get("pipeline_url")
                     else "-"
                 )
+                override = run.get("override")
+                overridden = (
+                    f"{esc(', '.join(override['gates'] or []))} by {esc(str(override['user']))}: "
+                    f"{esc(str(override['reason'] or ''))}"
+                    if override
+                    else "-"
+                )
                 rows.append(
-                    f"<tr><td>{esc(run['recorded_at'][:19])}</td><td><a href='{run_link}'>{esc(run['run_id'])}</a></td>"
-                    f"<td>{esc(str(run['outcome']))}</td><td>{pipeline}</td><td>{esc(str(run.get('reason') or ''))}</td></tr>"
+                    f"<tr><td>{_time(run['recorded_at'])}</td><td><a href='{run_link}'>{esc(run['run_id'])}</a></td>"
+                    f"<td>{esc(str(run['outcome']))}</td><td>{pipeline}</td><td>{overridden}</td>"
+                    f"<td>{esc(str(run.get('reason') or ''))}</td></tr>"
                 )
             parts.append(
-                "<table><tr><th>ended</th><th>run</th><th>outcome</th><th>pipeline</th><th>reason</th></tr>"
-                + "".join(rows)
-                + "</table>"
+                "<table><tr><th>ended</th><th>run</th><th>outcome</th><th>pipeline</th><th>override</th>"
+                "<th>reason</th></tr>" + "".join(rows) + "</table>"
             )
         else:
             parts.append("<p>No run recorded yet.</p>")
@@ -191,11 +286,12 @@ def render_page(
     style = (
         "body{font-family:system-ui,sans-serif;margin:1.5em;color:#1b1f24}table{border-collapse:collapse;margin-bottom:1em}"
         "td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}.open,.allowed{color:#137333}"
-        ".closed{color:#b3261e}.muted{color:#666}.error{color:#b3261e;font-weight:bold}section{margin-bottom:2em}"
+        ".closed{color:#b3261e}.muted{color:#666}.error{color:#b3261e;font-weight:bold;white-space:pre-wrap}section{margin-bottom:2em}.picture{max-width:1200px}"
     )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>PDM Orchestrator</title><style>{style}</style></head>"
-        f"<body><h1>Post-deploy migrations</h1>{''.join(parts)}</body></html>"
+        "<!doctype html><html><head><meta charset='utf-8'><title>PDM Orchestrator</title>"
+        f"{PLOTLY_SCRIPT if pictures else ''}<style>{style}</style></head>"
+        f"<body><h1>Post-deploy migrations</h1>{''.join(parts)}{LOCAL_TIMES_SCRIPT}</body></html>"
     )
 
 

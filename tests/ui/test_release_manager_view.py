@@ -1,0 +1,243 @@
+"""The release manager's view in a real browser (Chromium via Playwright) against `make run`: the form refusing
+an override without a reason, each run's outcome in the grid and its note, a valid override running to a
+pipeline, and a broken policy shown (DAGs still listed, runs failing closed, the PDM page saying why) and
+recovered. Screenshots go to /tmp/rm-view-*.png."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.browser import browser_page, fill_json_field
+from tests.support.processes import call_json, free_port, wait_for
+
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHOTS = Path(os.environ.get("PDM_UI_SHOTS", "/tmp"))
+
+
+class MakeRun:
+    """`make run` on free ports with its own home and a policy file the test may edit."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.ports = {name: free_port() for name in ("airflow", "gitlab", "exporter", "prometheus")}
+        self.home = tmp / "airflow"
+        self.policy = tmp / "policy.yaml"
+        shutil.copy(PROJECT_ROOT / "config" / "policy.local.yaml", self.policy)
+        self.log = tmp / "make-run.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(
+            PDM_RUN_DIR=str(tmp / "run"),
+            PDM_AIRFLOW_HOME=str(self.home),
+            PDM_AIRFLOW_PORT=str(self.ports["airflow"]),
+            PDM_SANDBOX_GITLAB_PORT=str(self.ports["gitlab"]),
+            PDM_TRAFFIC_EXPORTER_PORT=str(self.ports["exporter"]),
+            PDM_PROMETHEUS_PORT=str(self.ports["prometheus"]),
+            PDM_POLICY_FILE=str(self.policy),
+        )
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(
+                ["make", "run"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.base = f"http://127.0.0.1:{self.ports['airflow']}"
+        self.token = ""
+
+    def wait(self, predicate, timeout: float, what: str):
+        def died():
+            return f"make run exited with {self.proc.returncode}" if self.proc.poll() is not None else None
+
+        return wait_for(predicate, timeout, what, lambda: self.log.read_text()[-4000:], died)
+
+    def api(self, path: str, data=None, method=None):
+        return call_json(f"{self.base}/api/v2{path}", self.token, data, method)
+
+    def start(self) -> MakeRun:
+        self.wait(
+            lambda: call_json(f"{self.base}/api/v2/monitor/health")["scheduler"]["status"] == "healthy",
+            400,
+            "health",
+        )
+        password = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())[
+            "admin"
+        ]
+        self.token = call_json(f"{self.base}/auth/token", None, {"username": "admin", "password": password})[
+            "access_token"
+        ]
+        self.wait(
+            lambda: {d["dag_id"] for d in self.api("/dags")["dags"]} >= {"pdm_gprd", "pdm_gstg"},
+            240,
+            "the PDM DAGs",
+        )
+        return self
+
+    def finished(self, dag_id: str, run_id: str, timeout: float = 300) -> dict:
+        url = f"/dags/{dag_id}/dagRuns/{run_id}"
+        self.wait(lambda: self.api(url)["state"] in ("success", "failed"), timeout, f"{run_id} to finish")
+        # show_outcome sets the note right before its outcome task: give the API a moment to return it.
+        time.sleep(2)
+        return self.api(url)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        found = self.api(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100")["task_instances"]
+        return {t["task_id"]: t["state"] for t in found}
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory):
+    run = MakeRun(tmp_path_factory.mktemp("rm-view"))
+    try:
+        yield run.start()
+    finally:
+        run.stop()
+
+
+def _open_trigger_form(page, run: MakeRun, dag_id: str):
+    page.goto(f"{run.base}/dags/{dag_id}")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Override", exact=True).click()
+    return dialog
+
+
+def test_the_form_refuses_an_override_without_a_reason(product):
+    from playwright.sync_api import sync_playwright
+
+    before = product.api("/dags/pdm_gstg/dagRuns")["total_entries"]
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright, product.base, product.token, height=1100)
+        dialog = _open_trigger_form(page, product, "pdm_gstg")
+        fill_json_field(page, dialog, "element_override", {"gates": ["window"], "reason": ""})
+        dialog.get_by_role("button", name="Trigger", exact=True).click()
+        dialog.get_by_text("too short").first.wait_for(timeout=90_000)
+        text = dialog.inner_text()
+        page.screenshot(path=str(SHOTS / "rm-view-form-refused.png"))
+        browser.close()
+    assert "400" in text and "override" in text and "reason" in text
+    assert product.api("/dags/pdm_gstg/dagRuns")["total_entries"] == before  # no run was created
+
+
+def test_each_run_shows_its_outcome_in_the_grid_and_its_note(product):
+    from playwright.sync_api import sync_playwright
+
+    product.api("/dags/pdm_gprd", {"is_paused": False}, method="PATCH")
+    dry = product.api("/dags/pdm_gprd/dagRuns", {"logical_date": None, "conf": {"dry_run": True}})
+    # A valid override from the form: a real pipeline in the sandbox GitLab.
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright, product.base, product.token, height=1100)
+        dialog = _open_trigger_form(page, product, "pdm_gstg")
+        gates = ["window", "traffic", "deploy_lock", "rollback_safety"]
+        fill_json_field(
+            page, dialog, "element_override", {"gates": gates, "reason": "UI test: CR 1234 approved"}
+        )
+        dialog.get_by_role("button", name="Trigger", exact=True).click()
+        page.get_by_role("dialog").wait_for(state="detached", timeout=90_000)
+        browser.close()
+    override = product.wait(
+        lambda: next(
+            (r for r in product.api("/dags/pdm_gstg/dagRuns")["dag_runs"] if r["run_type"] == "manual"), None
+        ),
+        60,
+        "the run triggered from the form",
+    )
+    dry = product.finished("pdm_gprd", dry["dag_run_id"])
+    override = product.finished("pdm_gstg", override["dag_run_id"])
+    dry_states = product.task_states("pdm_gprd", dry["dag_run_id"])
+    shown = {t: s for t, s in dry_states.items() if t.startswith("outcome_") and s != "skipped"}
+    assert shown == {"outcome_waiting_on_previous_environment": "success"}, dry_states
+    assert dry["note"].startswith("waiting_on_previous_environment: ")
+    states = product.task_states("pdm_gstg", override["dag_run_id"])
+    assert states["outcome_pipeline_succeeded"] == "success", states
+    assert override["state"] == "success"
+    assert override["note"].startswith("pipeline_succeeded: pipeline ") and "/pipelines/" in override["note"]
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright, product.base, product.token, height=1000)
+        page.goto(f"{product.base}/dags/pdm_gstg/runs/{override['dag_run_id']}")
+        page.get_by_text("pipeline_succeeded: pipeline").first.wait_for(timeout=90_000)
+        page.screenshot(path=str(SHOTS / "rm-view-run-note.png"))
+        page.goto(f"{product.base}/dags/pdm_gprd/runs")
+        page.get_by_text(dry["dag_run_id"]).first.wait_for(timeout=90_000)
+        page.screenshot(path=str(SHOTS / "rm-view-runs-list.png"))
+        page.goto(f"{product.base}/dags/pdm_gstg")
+        page.get_by_text("outcome_pipeline_succeeded").first.wait_for(timeout=90_000)
+        page.screenshot(path=str(SHOTS / "rm-view-grid.png"))
+        browser.close()
+
+
+def test_a_broken_policy_is_shown_and_a_fixed_one_recovers(product):
+    from playwright.sync_api import sync_playwright
+
+    good = product.policy.read_text()
+    broken = yaml.safe_load(good)
+    broken["windows"]["weekend"]["start"] = "25:00"
+    product.policy.write_text(yaml.safe_dump(broken, sort_keys=False))
+    dag = product.wait(
+        lambda: (d := product.api("/dags/pdm_gprd"))["description"].startswith("POLICY INVALID") and d,
+        240,
+        "pdm_gprd to show the policy error",
+    )
+    assert "25:00" in dag["description"]
+    assert product.api("/importErrors")["total_entries"] == 0
+    run = product.api("/dags/pdm_gprd/dagRuns", {"logical_date": None, "conf": {}})
+    run = product.finished("pdm_gprd", run["dag_run_id"])
+    assert run["state"] == "failed"
+    assert product.task_states("pdm_gprd", run["dag_run_id"]) == {"policy_invalid": "failed"}
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright, product.base, product.token, height=1000)
+        page.goto(f"{product.base}/dags?tags=pdm")
+        page.get_by_text("pdm_gstg").first.wait_for(timeout=90_000)
+        page.screenshot(path=str(SHOTS / "rm-view-policy-broken-list.png"))
+        page.goto(f"{product.base}/pdm/")
+        pdm_text = page.inner_text("body")
+        page.screenshot(path=str(SHOTS / "rm-view-policy-broken-pdm-page.png"), full_page=True)
+        browser.close()
+    assert "policy invalid" in pdm_text and "25:00" in pdm_text
+    product.policy.write_text(good)
+    product.wait(
+        lambda: not product.api("/dags/pdm_gprd")["description"].startswith("POLICY INVALID"),
+        240,
+        "pdm_gprd to recover",
+    )
+    tasks = {t["task_id"] for t in product.api("/dags/pdm_gprd/tasks")["tasks"]}
+    assert {"discover_pending", "gate_window", "show_outcome"} <= tasks
+
+
+def test_the_pdm_page_draws_the_next_7_days(product):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright, product.base, product.token, height=1400)
+        page.goto(f"{product.base}/pdm/")
+        page.locator("#outlook-gprd .main-svg").first.wait_for(
+            timeout=90_000
+        )  # drawn by the served plotly.js
+        text = page.content()
+        local = page.locator("time").first.inner_text()
+        page.screenshot(path=str(SHOTS / "rm-view-pdm-page.png"), full_page=True)
+        page.goto(f"{product.base}/plugin/pdm")  # embedded in Airflow's UI (the nav entry)
+        page.frame_locator("iframe").locator("#outlook-gstg .main-svg").first.wait_for(timeout=90_000)
+        page.screenshot(path=str(SHOTS / "rm-view-pdm-page-embedded.png"))
+        browser.close()
+    for label in ("The next 7 days", "schema_heavy may run", "predicted next run"):
+        assert label in text, label
+    assert "UTC" not in local or local.endswith("UTC")  # rewritten by the browser into its own zone
