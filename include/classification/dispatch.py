@@ -202,7 +202,7 @@ class Dispatcher(ReaderState):
                 self.visit_parts(receiver, args, block)
                 return  # reading an attribute of a local value
         if (
-            receiver is None
+            bare
             and not args
             and block is None
             and self.current_model
@@ -211,7 +211,7 @@ class Dispatcher(ReaderState):
                 or (method[-1] != "!" and not ACTION_WORDS.search(method) and not value_discarded(node))
             )
         ):
-            return  # inside an inner model's method: a predicate or a column of the record (`raw_metadata`)
+            return  # inside an inner model's method: a predicate or a column of the record (`self.raw_metadata`)
         what = f"{self.root_text(receiver)}.{method}" if receiver is not None else method
         root = receiver
         while root is not None and root.type in ("call", "element_reference"):
