@@ -223,6 +223,31 @@ class ValueReader(ReaderState):
             return None
         return None
 
+    def constant_path(self, node: Node | None, depth: int = 0) -> str | None:
+        """The full constant a receiver names, through constant aliases and locals (`MODEL = JOB::Finding`,
+        `migration = Gitlab::BackgroundMigration::X` then `migration::Build`); None when it is not one."""
+        if node is None or depth > 8:
+            return None
+        kind = node.type
+        if kind == "identifier":
+            local = self.locals.get(self.text(node))
+            value = local.value if local is not None else None
+            return self.constant_path(value, depth + 1) if value is not node else None
+        if kind == "constant":
+            name = self.text(node)
+            definition = self.const_node(name)
+            if definition is not None and definition.type in ("constant", "scope_resolution"):
+                return self.constant_path(definition, depth + 1)
+            return name
+        if kind == "scope_resolution":
+            scope = node.child_by_field_name("scope")
+            name = self.text(node.child_by_field_name("name"))
+            if scope is None:
+                return name
+            outer = self.constant_path(scope, depth + 1)
+            return f"{outer}::{name}" if outer is not None else None
+        return None
+
     def anonymous_model_table(self, node: Node) -> str | None:
         """`Class.new(ActiveRecord::Base) { self.table_name = 'x' }`: a model defined in the migration, table x.
 
