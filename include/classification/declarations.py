@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING
 
 from include.classification.classes import MigrationClass
 from include.classification.rails import (
+    ASSOCIATIONS,
     DECLARATION_STARTS,
     DECLARATIONS,
     MIGRATION_SUPERCLASS,
     PLAIN_MODEL_CALLS,
     SIMPLE_DECLARATION,
+    camelize,
+    singularize,
     squash,
     tableize,
 )
@@ -102,10 +105,39 @@ class DeclarationReader(ReaderState):
                 method_name = self.text(child.child_by_field_name("name"))
                 if method_name in ("up", "change", "down"):
                     self.methods.setdefault(method_name, child)
+        self.resolve_associations()
         for entry in ("up", "change"):
             if entry in self.methods:
                 return entry
         return None
+
+    def read_association(self, node: Node) -> None:
+        """`has_many :stages, class_name: 'X'` on an inner model: remember the target model it reads."""
+        method = self.text(node.child_by_field_name("method"))
+        arguments = node.child_by_field_name("arguments")
+        args = arguments.named_children if arguments is not None else []
+        if not args or args[0].type != "simple_symbol":
+            return
+        name = self.text(args[0])[1:]
+        class_name = self.literal(self.keyword(args, "class_name"))
+        if isinstance(class_name, str) and class_name:
+            target = class_name.removeprefix("::")
+        else:
+            target = camelize(
+                singularize(name) if method in ("has_many", "has_and_belongs_to_many") else name
+            )
+        self.associations[name] = target
+
+    def resolve_associations(self) -> None:
+        """Association targets to tables, once every inner model is known (a target may come later in the
+        file); an association reads a relation, so calling it is walked like a scope of its target."""
+        for name, target in self.associations.items():
+            if target is None:
+                continue
+            short = target.rsplit("::", 1)[-1]
+            table = self.models.get(target) or self.models.get(short) or tableize(short)
+            self.associations[name] = table
+            self.model_methods.setdefault(name, (None, table))
 
     def check_load_time_constants(self) -> None:
         """`TABLE_NAME = namespace_settings` in the class body calls a method when Rails loads the file: no
@@ -210,6 +242,8 @@ class DeclarationReader(ReaderState):
                 )
                 if first is not None and first.type == "simple_symbol":
                     self.model_methods.setdefault(self.text(first)[1:], (None, table))
+            elif child.type == "call" and self.text(child.child_by_field_name("method")) in ASSOCIATIONS:
+                self.read_association(child)
 
     def plain_declaration(self, node: Node) -> bool:
         """A model-body call that adds no behaviour: a scope, a serializer, a batching mixin."""

@@ -21,6 +21,7 @@ class ReaderState:
 
     __slots__ = (
         "all_constants",
+        "associations",
         "catalogue",
         "config",
         "const_assignments",
@@ -63,6 +64,7 @@ class ReaderState:
         self.models: dict[str, str] = {}
         self.plain_models: set[str] = set()
         self.model_methods: dict[str, tuple[Node | None, str | None]] = {}
+        self.associations: dict[str, str | None] = {}  # an inner model's association -> its target's table
         self.heredocs: dict[int, Node] | None = None
         self.locals: dict[str, Local] = {}
         self.stack: list[str] = []

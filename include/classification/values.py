@@ -178,6 +178,8 @@ class ValueReader(ReaderState):
                     )
                     value = self.literal(first)
                     return str(value) if isinstance(value, str) else None
+                if method in self.associations and receiver is not None:
+                    return self.associations[method]  # `group.stages`: the associated model's rows
                 if receiver is None:
                     if method in self.methods and method not in self.stack:
                         return self.method_table(method)
