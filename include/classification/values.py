@@ -82,6 +82,9 @@ class ValueReader(ReaderState):
                 elif child.type in ("escape_sequence", "heredoc_content"):
                     parts.append(self.text(child))
             return "".join(parts)
+        if kind == "chained_string":
+            pieces = [self.literal(part) for part in node.named_children]
+            return "".join(pieces) if all(isinstance(p, str) for p in pieces) else None
         if kind == "integer":
             try:
                 return int(self.text(node).replace("_", ""), 0)
