@@ -128,6 +128,18 @@ class DeclarationReader(ReaderState):
             )
         self.associations[name] = target
 
+    def read_internal_id(self, node: Node) -> None:
+        """`has_internal_id :iid, scope: :project` (GitLab's AtomicInternalId concern) defines
+        `ensure_project_iid!` and `track_project_iid!`: they allocate or record the id in `internal_ids`.
+        (From GitLab's app/models/concerns/atomic_internal_id.rb as remembered: unverified here.)"""
+        arguments = node.child_by_field_name("arguments")
+        args = arguments.named_children if arguments is not None else []
+        column = self.literal(args[0]) if args else None
+        scope = self.literal(self.keyword(args, "scope"))
+        if isinstance(column, str) and isinstance(scope, str):
+            for verb in ("ensure", "track"):
+                self.generated_writes[f"{verb}_{scope}_{column}!"] = "internal_ids"
+
     def resolve_associations(self) -> None:
         """Association targets to tables, once every inner model is known (a target may come later in the
         file); an association reads a relation, so calling it is walked like a scope of its target."""
@@ -244,6 +256,8 @@ class DeclarationReader(ReaderState):
                     self.model_methods.setdefault(self.text(first)[1:], (None, table))
             elif child.type == "call" and self.text(child.child_by_field_name("method")) in ASSOCIATIONS:
                 self.read_association(child)
+            elif child.type == "call" and self.text(child.child_by_field_name("method")) == "has_internal_id":
+                self.read_internal_id(child)
 
     def plain_declaration(self, node: Node) -> bool:
         """A model-body call that adds no behaviour: a scope, a serializer, a batching mixin."""

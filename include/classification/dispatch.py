@@ -160,6 +160,14 @@ class Dispatcher(ReaderState):
                 None if neutral_receiver else receiver, args, block, iterating=block is not None, table=table
             )
             return
+        if method in self.generated_writes and receiver is not None:
+            # A write a model declaration defines (`has_internal_id` -> `ensure_project_iid!`).
+            table = self.generated_writes[method]
+            self.add(
+                f"{self.root_text(receiver)}.{method}", table, line, C.DATA, f"allocates an id in {table}"
+            )
+            self.visit_parts(receiver, args, block)
+            return
         if method in self.model_methods and (
             receiver is not None or self.current_model is not None or self.in_helper_class
         ):
