@@ -101,6 +101,7 @@ def nested_model_scope(
     """
     if (
         receiver is None
+        or receiver.type not in ("constant", "scope_resolution", "identifier")
         or args
         or block is not None
         or method[-1] in "!="
