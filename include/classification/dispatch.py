@@ -131,8 +131,13 @@ class Dispatcher(ReaderState):
             return
         if receiver is not None and receiver.type == "identifier" and rule is None:
             local = self.locals.get(receiver_text)
-            if local is not None and local.kind == "ruby" and method not in catalogue.receiver_methods:
-                # `jobs.clear`, `ids.uniq!`: a method of a plain Hash/Array/Set built in the migration.
+            if (
+                local is not None
+                and local.kind in ("ruby", "builder")
+                and method not in catalogue.receiver_methods
+            ):
+                # `jobs.clear`, `ids.uniq!`: a method of a plain Hash/Array/Set built in the migration;
+                # `order.apply_cursor_conditions(...)`: a method of a query builder (catalogue).
                 self.visit_parts(None, args, block, iterating=block is not None)
                 return
         rule = catalogue.receiver_methods.get(method)
