@@ -13,6 +13,7 @@ from include.classification.rails import (
     SENDERS,
 )
 from include.classification.rules import SPECIAL_RULES
+from include.classification.rules.background_migrations import job_class_code
 from include.classification.rules.helper_classes import helper_class_call
 from include.classification.rules.rails_cache import RAILS_CACHE
 from include.classification.state import ReaderState
@@ -156,7 +157,9 @@ class Dispatcher(ReaderState):
             self.add(helper, table, line, rule.cls, rule.rationale)
             self.visit_parts(receiver, args, block)
             return
-        neutral_receiver = self.neutral_receiver(receiver_text)
+        neutral_receiver = self.neutral_receiver(receiver_text) and (
+            method == "new" or not job_class_code(receiver_text) or self.neutral_receiver_exact(receiver_text)
+        )
         if neutral_receiver or method in catalogue.neutral_methods:
             table = None
             if receiver is None and args and method in catalogue.table_iterators:

@@ -120,3 +120,11 @@ def nested_model_scope(
         f"a scope of the background migration's own model {path.rsplit('::', 1)[-1]}: builds a relation",
     )
     return True
+
+
+def job_class_code(receiver_text: str) -> bool:
+    """`Gitlab::BackgroundMigration::X.new.fix_rows(...)`, `...::X::Model.repaint_all`: code of a background
+    migration class (or a model nested in one) called inline. The namespace itself is neutral
+    (`Gitlab::BackgroundMigration.remaining`); what its classes do is not bounded by that, so the call is
+    judged like any other (unknown unless a rule or the catalogue knows it)."""
+    return receiver_text.startswith("Gitlab::BackgroundMigration::")
