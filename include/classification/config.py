@@ -85,6 +85,9 @@ class Catalogue:
     bookkeeping_tables: frozenset[str] = frozenset()
     # Redis commands that only read: next to database writes, the writes decide the class.
     redis_reads: frozenset[str] = frozenset()
+    # Classes whose objects only build queries or values (`Gitlab::Pagination::Keyset::Order`): a local
+    # built from one (`.build`, `.new`) answers every uncatalogued call without touching the database.
+    query_builders: frozenset[str] = frozenset()
     # Superclasses (a suffix of the superclass as written) that make a class in a migration a model.
     model_superclasses: frozenset[str] = frozenset()
     # Mixins that add batching or query helpers only: a model that includes just these stays plain.
@@ -304,6 +307,7 @@ _CATALOGUE_KEYS = {
     "model_tables",
     "bookkeeping_tables",
     "redis_reads",
+    "query_builders",
     "model_superclasses",
     "plain_mixins",
     "model_factories",
@@ -373,6 +377,7 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
         model_tables=_model_tables(name, data.get("model_tables") or {}),
         bookkeeping_tables=names("bookkeeping_tables"),
         redis_reads=names("redis_reads"),
+        query_builders=frozenset(n.removeprefix("::") for n in names("query_builders")),
         model_superclasses=names("model_superclasses"),
         plain_mixins=names("plain_mixins"),
         model_factories=names("model_factories"),

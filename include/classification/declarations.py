@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING
 
 from include.classification.classes import MigrationClass
 from include.classification.rails import (
+    ASSOCIATIONS,
     DECLARATION_STARTS,
     DECLARATIONS,
     MIGRATION_SUPERCLASS,
     PLAIN_MODEL_CALLS,
     SIMPLE_DECLARATION,
+    camelize,
+    singularize,
     squash,
     tableize,
 )
@@ -102,10 +105,51 @@ class DeclarationReader(ReaderState):
                 method_name = self.text(child.child_by_field_name("name"))
                 if method_name in ("up", "change", "down"):
                     self.methods.setdefault(method_name, child)
+        self.resolve_associations()
         for entry in ("up", "change"):
             if entry in self.methods:
                 return entry
         return None
+
+    def read_association(self, node: Node) -> None:
+        """`has_many :stages, class_name: 'X'` on an inner model: remember the target model it reads."""
+        method = self.text(node.child_by_field_name("method"))
+        arguments = node.child_by_field_name("arguments")
+        args = arguments.named_children if arguments is not None else []
+        if not args or args[0].type != "simple_symbol":
+            return
+        name = self.text(args[0])[1:]
+        class_name = self.literal(self.keyword(args, "class_name"))
+        if isinstance(class_name, str) and class_name:
+            target = class_name.removeprefix("::")
+        else:
+            target = camelize(
+                singularize(name) if method in ("has_many", "has_and_belongs_to_many") else name
+            )
+        self.associations[name] = target
+
+    def read_internal_id(self, node: Node) -> None:
+        """`has_internal_id :iid, scope: :project` (GitLab's AtomicInternalId concern) defines
+        `ensure_project_iid!` and `track_project_iid!`: they allocate or record the id in `internal_ids`.
+        (From GitLab's app/models/concerns/atomic_internal_id.rb as remembered: unverified here.)"""
+        arguments = node.child_by_field_name("arguments")
+        args = arguments.named_children if arguments is not None else []
+        column = self.literal(args[0]) if args else None
+        scope = self.literal(self.keyword(args, "scope"))
+        if isinstance(column, str) and isinstance(scope, str):
+            for verb in ("ensure", "track"):
+                self.generated_writes[f"{verb}_{scope}_{column}!"] = "internal_ids"
+
+    def resolve_associations(self) -> None:
+        """Association targets to tables, once every inner model is known (a target may come later in the
+        file); an association reads a relation, so calling it is walked like a scope of its target."""
+        for name, target in self.associations.items():
+            if target is None:
+                continue
+            short = target.rsplit("::", 1)[-1]
+            table = self.models.get(target) or self.models.get(short) or tableize(short)
+            self.associations[name] = table
+            self.model_methods.setdefault(name, (None, table))
 
     def check_load_time_constants(self) -> None:
         """`TABLE_NAME = namespace_settings` in the class body calls a method when Rails loads the file: no
@@ -210,6 +254,10 @@ class DeclarationReader(ReaderState):
                 )
                 if first is not None and first.type == "simple_symbol":
                     self.model_methods.setdefault(self.text(first)[1:], (None, table))
+            elif child.type == "call" and self.text(child.child_by_field_name("method")) in ASSOCIATIONS:
+                self.read_association(child)
+            elif child.type == "call" and self.text(child.child_by_field_name("method")) == "has_internal_id":
+                self.read_internal_id(child)
 
     def plain_declaration(self, node: Node) -> bool:
         """A model-body call that adds no behaviour: a scope, a serializer, a batching mixin."""

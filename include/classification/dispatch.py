@@ -13,6 +13,7 @@ from include.classification.rails import (
     SENDERS,
 )
 from include.classification.rules import SPECIAL_RULES
+from include.classification.rules.background_migrations import job_class_code
 from include.classification.rules.helper_classes import helper_class_call
 from include.classification.rules.rails_cache import RAILS_CACHE
 from include.classification.state import ReaderState
@@ -131,8 +132,13 @@ class Dispatcher(ReaderState):
             return
         if receiver is not None and receiver.type == "identifier" and rule is None:
             local = self.locals.get(receiver_text)
-            if local is not None and local.kind == "ruby" and method not in catalogue.receiver_methods:
-                # `jobs.clear`, `ids.uniq!`: a method of a plain Hash/Array/Set built in the migration.
+            if (
+                local is not None
+                and local.kind in ("ruby", "builder")
+                and method not in catalogue.receiver_methods
+            ):
+                # `jobs.clear`, `ids.uniq!`: a method of a plain Hash/Array/Set built in the migration;
+                # `order.apply_cursor_conditions(...)`: a method of a query builder (catalogue).
                 self.visit_parts(None, args, block, iterating=block is not None)
                 return
         rule = catalogue.receiver_methods.get(method)
@@ -151,7 +157,9 @@ class Dispatcher(ReaderState):
             self.add(helper, table, line, rule.cls, rule.rationale)
             self.visit_parts(receiver, args, block)
             return
-        neutral_receiver = self.neutral_receiver(receiver_text)
+        neutral_receiver = self.neutral_receiver(receiver_text) and (
+            method == "new" or not job_class_code(receiver_text) or self.neutral_receiver_exact(receiver_text)
+        )
         if neutral_receiver or method in catalogue.neutral_methods:
             table = None
             if receiver is None and args and method in catalogue.table_iterators:
@@ -159,6 +167,14 @@ class Dispatcher(ReaderState):
             self.visit_parts(
                 None if neutral_receiver else receiver, args, block, iterating=block is not None, table=table
             )
+            return
+        if method in self.generated_writes and receiver is not None:
+            # A write a model declaration defines (`has_internal_id` -> `ensure_project_iid!`).
+            table = self.generated_writes[method]
+            self.add(
+                f"{self.root_text(receiver)}.{method}", table, line, C.DATA, f"allocates an id in {table}"
+            )
+            self.visit_parts(receiver, args, block)
             return
         if method in self.model_methods and (
             receiver is not None or self.current_model is not None or self.in_helper_class
@@ -202,7 +218,7 @@ class Dispatcher(ReaderState):
                 self.visit_parts(receiver, args, block)
                 return  # reading an attribute of a local value
         if (
-            receiver is None
+            bare
             and not args
             and block is None
             and self.current_model
@@ -211,7 +227,7 @@ class Dispatcher(ReaderState):
                 or (method[-1] != "!" and not ACTION_WORDS.search(method) and not value_discarded(node))
             )
         ):
-            return  # inside an inner model's method: a predicate or a column of the record (`raw_metadata`)
+            return  # inside an inner model's method: a predicate or a column of the record (`self.raw_metadata`)
         what = f"{self.root_text(receiver)}.{method}" if receiver is not None else method
         root = receiver
         while root is not None and root.type in ("call", "element_reference"):

@@ -85,6 +85,23 @@ def tableize(constant: str) -> str:
     return snake + "s"
 
 
+# Association declarations of a model: `has_many :x` reads the rows of another model through a relation.
+ASSOCIATIONS = frozenset({"has_many", "has_one", "belongs_to", "has_and_belongs_to_many"})
+
+
+def singularize(name: str) -> str:
+    """Enough of Rails' singular for association names: `group_stages` -> group_stage, `entries` -> entry."""
+    if name.endswith("ies"):
+        return name[:-3] + "y"
+    if name.endswith(("ses", "xes", "ches", "shes")):
+        return name[:-2]
+    return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
+
+
+def camelize(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
 def article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 

@@ -52,6 +52,10 @@ class SqlTextReader(ReaderState):
                         value = ", ".join(str(v) for v in value)
                     parts.append(str(value) if value is not None else f" {DYNAMIC} ")
             return "".join(parts)
+        if kind == "chained_string":
+            # `"UPDATE users " "SET ..."`: adjacent literals are one string, read part by part.
+            texts = [self.sql_text(part, depth + 1) for part in node.named_children]
+            return "".join(text if text is not None else f" {DYNAMIC} " for text in texts)
         if kind in ("constant", "scope_resolution"):
             name = node.child_by_field_name("name") if kind == "scope_resolution" else node
             target = self.const_node(self.text(name))

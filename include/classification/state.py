@@ -21,6 +21,7 @@ class ReaderState:
 
     __slots__ = (
         "all_constants",
+        "associations",
         "catalogue",
         "config",
         "const_assignments",
@@ -29,6 +30,7 @@ class ReaderState:
         "current_model",
         "data",
         "followed",
+        "generated_writes",
         "heredocs",
         "indexes_added",
         "indexes_removed",
@@ -63,6 +65,8 @@ class ReaderState:
         self.models: dict[str, str] = {}
         self.plain_models: set[str] = set()
         self.model_methods: dict[str, tuple[Node | None, str | None]] = {}
+        self.generated_writes: dict[str, str] = {}  # a method a model declaration defines -> what it writes
+        self.associations: dict[str, str | None] = {}  # an inner model's association -> its target's table
         self.heredocs: dict[int, Node] | None = None
         self.locals: dict[str, Local] = {}
         self.stack: list[str] = []

@@ -82,6 +82,9 @@ class ValueReader(ReaderState):
                 elif child.type in ("escape_sequence", "heredoc_content"):
                     parts.append(self.text(child))
             return "".join(parts)
+        if kind == "chained_string":
+            pieces = [self.literal(part) for part in node.named_children]
+            return "".join(pieces) if all(isinstance(p, str) for p in pieces) else None
         if kind == "integer":
             try:
                 return int(self.text(node).replace("_", ""), 0)
@@ -178,6 +181,8 @@ class ValueReader(ReaderState):
                     )
                     value = self.literal(first)
                     return str(value) if isinstance(value, str) else None
+                if method in self.associations and receiver is not None:
+                    return self.associations[method]  # `group.stages`: the associated model's rows
                 if receiver is None:
                     if method in self.methods and method not in self.stack:
                         return self.method_table(method)
@@ -221,6 +226,31 @@ class ValueReader(ReaderState):
                 node = node.child_by_field_name("object")
                 continue
             return None
+        return None
+
+    def constant_path(self, node: Node | None, depth: int = 0) -> str | None:
+        """The full constant a receiver names, through constant aliases and locals (`MODEL = JOB::Finding`,
+        `migration = Gitlab::BackgroundMigration::X` then `migration::Build`); None when it is not one."""
+        if node is None or depth > 8:
+            return None
+        kind = node.type
+        if kind == "identifier":
+            local = self.locals.get(self.text(node))
+            value = local.value if local is not None else None
+            return self.constant_path(value, depth + 1) if value is not node else None
+        if kind == "constant":
+            name = self.text(node)
+            definition = self.const_node(name)
+            if definition is not None and definition.type in ("constant", "scope_resolution"):
+                return self.constant_path(definition, depth + 1)
+            return name
+        if kind == "scope_resolution":
+            scope = node.child_by_field_name("scope")
+            name = self.text(node.child_by_field_name("name"))
+            if scope is None:
+                return name
+            outer = self.constant_path(scope, depth + 1)
+            return f"{outer}::{name}" if outer is not None else None
         return None
 
     def anonymous_model_table(self, node: Node) -> str | None:

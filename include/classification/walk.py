@@ -188,6 +188,8 @@ class Walker(ReaderState):
                     local.kind, local.instance, local.table = "helper_class", instance[0], instance[1]
                 elif self.text(right).removeprefix("::").startswith(SIDEKIQ_PREFIXES):
                     local.kind = "sidekiq"
+                elif self.query_builder(right):
+                    local.kind = "builder"
                 else:
                     local.table = self.relation_table(right)
             self.locals[name] = local
@@ -198,6 +200,16 @@ class Walker(ReaderState):
             receiver = left.child_by_field_name("receiver")
             if receiver is not None and receiver.type == "call":
                 self.visit_call(receiver)
+
+    def query_builder(self, node: Node) -> bool:
+        """`Gitlab::Pagination::Keyset::Order.build(...)`, `Arel::UpdateManager.new`: a query-building
+        object (catalogue `query_builders`), made by `build`/`new` on the listed class itself."""
+        if node.type != "call" or self.text(node.child_by_field_name("method")) not in ("build", "new"):
+            return False
+        receiver = node.child_by_field_name("receiver")
+        return (
+            receiver is not None and self.text(receiver).removeprefix("::") in self.catalogue.query_builders
+        )
 
     def visit_parts(
         self,

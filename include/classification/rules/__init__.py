@@ -7,7 +7,7 @@ SPECIAL_RULES is their precedence, tried by dispatch.py after the catalogue's he
 
 from __future__ import annotations
 
-from include.classification.rules.background_migrations import perform_inline, steal
+from include.classification.rules.background_migrations import nested_model_scope, perform_inline, steal
 from include.classification.rules.helper_blocks import helper_handle
 from include.classification.rules.rails_cache import rails_cache
 from include.classification.rules.redis import redis_handle, redis_with
@@ -20,6 +20,7 @@ SPECIAL_RULES = (
     sidekiq_api,
     steal,
     perform_inline,
+    nested_model_scope,
     target_block,
     redis_with,
     helper_handle,
