@@ -84,12 +84,19 @@ class TriggerPdmPipelineOperator(BaseOperator):
             if pipeline:
                 self.log.info("found pipeline %s already created for decision %s", pipeline.id, decision)
         if pipeline is None:
-            self.check_window_still_open(policy, snapshot, dict(context["params"]), datetime.now(UTC))
+            recheck = self.check_gates_still_open(
+                policy, snapshot, dict(context["params"]), datetime.now(UTC)
+            )
             record(
                 context,
                 self.environment,
                 "pipeline_requested",
-                {"project": spec.project, "ref": spec.ref, "variables": sorted(variables)},
+                {
+                    "project": spec.project,
+                    "ref": spec.ref,
+                    "variables": sorted(variables),
+                    "gates_rechecked": recheck.to_dict(),
+                },
                 **store_kwargs,
             )
             if spec.trigger == "trigger_token":
@@ -129,22 +136,34 @@ class TriggerPdmPipelineOperator(BaseOperator):
         context["ti"].xcom_push(key=PIPELINE_URL_XCOM_KEY, value=pipeline.web_url)
         context["ti"].xcom_push(key=PIPELINE_XCOM_KEY, value=pipeline.to_dict())
 
-    def check_window_still_open(
-        self, policy: Any, snapshot: dict[str, Any], params: dict[str, Any], now: datetime
-    ) -> None:
-        """A retry, or a task cleared hours after its decision, must not create the pipeline once the run's
-        window has closed: the gates were judged at decision time, the window is judged again here."""
+    def check_gates_still_open(
+        self,
+        policy: Any,
+        snapshot: dict[str, Any],
+        params: dict[str, Any],
+        now: datetime,
+        evaluate: Any = None,
+    ) -> Any:
+        """Every gate judged again right before the create (overrides still apply).
+
+        The decision's verdicts may be hours old: a retry, or an operator clearing the task, must not create
+        the pipeline on traffic, deploy-lock, incident or window verdicts from long ago. Raises
+        AirflowFailException naming each closed gate; returns the fresh decision otherwise.
+        """
         from include.classification.classes import MigrationClass
-        from pdm_orchestrator.gate_checks import window_gate
+        from include.decision import recheck_before_create
         from pdm_orchestrator.params import gate_overrides
 
-        if "window" in gate_overrides(params) or not snapshot.get("run_class"):
-            return
-        result = window_gate(policy, self.environment, MigrationClass.parse(snapshot["run_class"]), now)
-        if not result.open:
+        if evaluate is None:
+            from pdm_orchestrator.gate_checks import evaluate_gates as evaluate
+        overrides = gate_overrides(params)
+        cls = MigrationClass.parse(snapshot.get("run_class") or "unknown")
+        verdict = recheck_before_create(evaluate(policy, self.environment, cls, now), overrides)
+        if not verdict.go:
             raise AirflowFailException(
-                f"not creating the PDM pipeline: the window closed after the decision: {result.reason}"
+                f"not creating the PDM pipeline: a gate closed after the decision: {verdict.reason}"
             )
+        return verdict
 
     def _finish(self, context: Any, pipeline: dict[str, Any]) -> dict[str, Any]:
         context["ti"].xcom_push(key=PIPELINE_XCOM_KEY, value=pipeline)
