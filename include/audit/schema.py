@@ -109,3 +109,19 @@ SQLITE_STEPS.append(
 )
 
 VERSION_TABLE = "pdm_audit_schema_version"
+
+# Step 3: one holder per environment (issue 14, hole 2). Not part of the audit log: a lease is mutable state
+# (taken, renewed, released), so the writer role may change its rows; every change is also an audit event.
+_LEASE_TABLE = """
+    CREATE TABLE IF NOT EXISTS pdm_environment_lease (
+        environment TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        run_id TEXT,
+        acquired_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    )
+"""
+POSTGRES_STEPS.append([_LEASE_TABLE])
+SQLITE_STEPS.append([_LEASE_TABLE])
+
+LEASE_TABLE = "pdm_environment_lease"
