@@ -30,12 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uri", help="audit database URI (postgresql://… or sqlite:///path)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="create or upgrade the schema (idempotent)")
-    grant = commands.add_parser("grant-writer", help="PostgreSQL: let ROLE insert and read only (as the owner)")
+    grant = commands.add_parser(
+        "grant-writer", help="PostgreSQL: let ROLE insert and read only (as the owner)"
+    )
     grant.add_argument("role")
     verify = commands.add_parser("verify", help="walk the hash chain and report the first broken link")
-    verify.add_argument("--heads", help="JSON file of chain heads published earlier (`heads`): detects truncation")
+    verify.add_argument(
+        "--heads", help="JSON file of chain heads published earlier (`heads`): detects truncation"
+    )
     verify.add_argument("--require-mac", action="store_true", help="every row must carry a valid keyed MAC")
-    commands.add_parser("heads", help="print every stream's newest row as JSON, to publish outside the database")
+    commands.add_parser(
+        "heads", help="print every stream's newest row as JSON, to publish outside the database"
+    )
     events = commands.add_parser("events", help="print events as JSON lines")
     events.add_argument("--run-id")
     events.add_argument("--dag-id")

@@ -398,7 +398,9 @@ class AuditStore:
         found = self.events(decision_id=decision_id, kind="pipeline_created")
         return found[-1].payload if found else None
 
-    def verify(self, heads: dict[str, dict[str, Any]] | None = None, require_mac: bool = False) -> ChainReport:
+    def verify(
+        self, heads: dict[str, dict[str, Any]] | None = None, require_mac: bool = False
+    ) -> ChainReport:
         """Walk every stream's chain; report the first row whose hash, link or MAC does not match.
 
         With the MAC key, every row after the first MAC'd row of a stream must carry a valid MAC (a rewritten
@@ -455,8 +457,13 @@ class AuditStore:
         that `verify(heads=...)` can later prove no row up to them was deleted."""
         found: dict[str, dict[str, Any]] = {}
         for event in self.events():
-            found[event.stream] = {"id": event.id, "row_hash": event.row_hash, "recorded_at": event.recorded_at}
+            found[event.stream] = {
+                "id": event.id,
+                "row_hash": event.row_hash,
+                "recorded_at": event.recorded_at,
+            }
         return found
+
 
 @dataclass(frozen=True)
 class ChainReport:

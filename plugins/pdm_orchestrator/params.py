@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import Param
+from airflow.sdk.exceptions import AirflowFailException
 
 GATES = ["window", "traffic", "deploy_lock", "rollback_safety"]
 CLASSES = ["noop", "background", "data", "schema_heavy", "cleanup", "unknown"]
 
 
-class InvalidRunParameters(ValueError):
-    """A manual run's parameters do not make sense together; the message says which and why."""
+class InvalidRunParameters(AirflowFailException, ValueError):
+    """A manual run's parameters do not make sense together; the message says which and why.
+
+    A failure, not an error to retry: the parameters cannot change between tries, so the task fails at once."""
 
 
 def pdm_params(environment: str) -> dict[str, Param]:

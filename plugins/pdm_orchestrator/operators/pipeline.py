@@ -372,8 +372,10 @@ def pipeline_variables(
 
 def _decision_variable(templates: dict[str, str]) -> str | None:
     """The variable whose rendered value identifies this decision's pipeline (the policy requires one)."""
+    from include.policy.loader import template_fields
+
     for key, template in templates.items():
-        if "{decision_id}" in str(template):
+        if "decision_id" in template_fields(str(template)):  # `{{decision_id}}` is literal text, not the id
             return key
     return None
 
