@@ -58,6 +58,7 @@ class Campaign:
         self.package = 0
         self.sha = NEW_SHA
         self.backfill_hours = 24
+        self.kill_offset = self.rng.randrange(len(KILL_POINTS))  # every kill point, in a seeded order
 
     # -- the world -------------------------------------------------------------------------------------
     def deploy_package(self) -> str:
@@ -106,6 +107,7 @@ class Campaign:
             "max_active_runs": slots,
             "reprocess_behavior": "none",
         }
+        self.wait_until(self._no_active_backfill, 60)
         for attempt in range(8):
             try:
                 self.rig.api("/backfills", body)
@@ -122,6 +124,10 @@ class Campaign:
             time.sleep(1)
         self.runs += new
         return new
+
+    def _no_active_backfill(self) -> bool:
+        found = self.rig.api(f"/backfills?dag_id={DAG}")
+        return not any(b.get("completed_at") is None for b in found.get("backfills", []))
 
     def _dag_runs(self) -> list[dict[str, Any]]:
         return self.rig.api(f"/dags/{DAG}/dagRuns?limit=1000")["dag_runs"]
@@ -184,10 +190,15 @@ class Campaign:
             sandbox.inject_fault(
                 r"/pipeline$", "slow", method="POST", count=1, delay_seconds=4, after_success=True
             )
-        running = self.wait_until(
-            lambda: (ti := self.ti(run_id))["state"] == "running" and ti.get("pid") and ti, 150
-        )
-        if not running:
+
+        def running_or_over() -> Any:
+            ti = self.ti(run_id)
+            if ti["state"] == "running" and ti.get("pid"):
+                return ti
+            return "over" if self.state(run_id) in FINAL else None
+
+        running = self.wait_until(running_or_over, 200)
+        if not running or running == "over":
             print(f"  kill {point}: the trigger task never ran")
             self.rig.sandbox.clear_faults()
             return
@@ -244,17 +255,17 @@ class Campaign:
         self.deploy_package()
         plan = {
             "gitlab_faults": rng.randint(4, len(GITLAB_FAULTS)),
-            "kill": rng.choice((*KILL_POINTS, None)) if not first else None,
+            "kill": KILL_POINTS[(number + self.kill_offset) % len(KILL_POINTS)] if not first else None,
             "outage": rng.random() < 0.5,
             "concurrent": 3 if first else rng.choice((1, 1, 2, 3)),
-            "deploy_during_wait": rng.random() < 0.3 and not first,
+            "deploy_during_wait": rng.random() < 0.35 and not first,
             "timeout_after_commit": rng.random() < 0.3,
             "nan_metrics": rng.random() < 0.25,
             "clear_later": rng.random() < 0.3,
         }
         if plan["kill"] and plan["timeout_after_commit"]:
             plan["timeout_after_commit"] = False  # one create fault at a time keeps the kill point exact
-        print(f"round {number}: package {self.sha[:11]}; plan {plan}")
+        print(f"round {number}: package …{self.sha[-6:]}; plan {plan}")
         injected = self.inject_gitlab_faults(plan["gitlab_faults"])
         if plan["timeout_after_commit"]:
             self.create_times_out_after_commit()
@@ -365,9 +376,10 @@ def tally(rig: Rig, run_ids: list[str]) -> dict[str, int]:
 
     without_decision = 0
     changed = 0
+    # GitLab's view of the deployments (a PDM's db deployment follows its pipeline's status).
     with sandbox.world.lock:
         project = sandbox.world.project(APP)
-        deployments = [dict(d) for d in project.deployments]
+        deployments = [sandbox.world.deployment_state(d) for d in project.deployments]
         commits = {sha: set(c["files"]) for sha, c in project.commits.items()}
     for pipeline in pipelines:
         decision = pipeline["variables"].get("PDM_DECISION_ID")
@@ -385,12 +397,18 @@ def tally(rig: Rig, run_ids: list[str]) -> dict[str, int]:
         classified = {
             m["path"] for m in snapshot.get("migrations", []) if m.get("class") not in (None, "unknown")
         }
-        if (
-            deployed["sha"] != (snapshot.get("deployed") or {}).get("sha")
-            or pipeline["variables"].get("PDM_SHA") != deployed["sha"]
-            or really_pending != classified
-        ):
+        problems = []
+        if deployed["sha"] != (snapshot.get("deployed") or {}).get("sha"):
+            problems.append(f"deployed {deployed['sha'][-6:]} at creation, snapshot had another package")
+        if pipeline["variables"].get("PDM_SHA") != deployed["sha"]:
+            problems.append("the pipeline's PDM_SHA is not the deployed package")
+        if really_pending != classified:
+            problems.append(
+                f"pending at creation {sorted(really_pending)} != classified {sorted(classified)}"
+            )
+        if problems:
             changed += 1
+            print(f"  pipeline {pipeline['id']} ({key[1]}): {'; '.join(problems)}")
 
     runs_without_outcome = sum(1 for r in run_ids if (DAG, r) not in outcomes)
     return {
