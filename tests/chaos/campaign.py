@@ -149,10 +149,13 @@ class Campaign:
         )
 
     # -- faults ----------------------------------------------------------------------------------------
-    def inject_gitlab_faults(self, how_many: int) -> list[dict[str, Any]]:
+    def inject_gitlab_faults(self, how_many: int, spare_discovery: bool = False) -> list[dict[str, Any]]:
+        """`spare_discovery`: a round that will kill the trigger task keeps discovery's endpoints to one
+        fault each, so that the run reaches the trigger (three failed discoveries end the run first)."""
         injected = []
         for name, path, kind, method, extra in self.rng.sample(GITLAB_FAULTS, how_many):
-            count = self.rng.randint(1, 3)
+            discovery = path in (r"/deployments$", r"/repository/compare$", r"/raw$")
+            count = 1 if spare_discovery and discovery else self.rng.randint(1, 3)
             fault = self.rig.sandbox.inject_fault(path, kind, method=method, count=count, **extra)
             injected.append({"name": name, "path": path, "count": count, "fault": fault})
         return injected
@@ -178,35 +181,43 @@ class Campaign:
             time.sleep(0.3)
         return None
 
-    def kill_trigger(self, run_id: str, point: str) -> None:
-        """SIGKILL the trigger task at a step boundary of the create path."""
+    def kill_trigger(self, run_ids: list[str], point: str) -> None:
+        """SIGKILL the trigger task at a step boundary of the create path: of the run that requests the
+        create (for the points at or after the request), or of the first run whose trigger task starts."""
         sandbox, audit = self.rig.sandbox, self.rig.audit
         created_before = len(sandbox.created_pipelines(project=RELEASE_TOOLS))
         if point == "before_request":
             sandbox.inject_fault(r"/pipelines$", "slow", method="GET", count=1, delay_seconds=4)
-        elif point == "during_request":
+        elif point in ("during_request", "while_recording"):  # the create held: time to lock the table
             sandbox.inject_fault(r"/pipeline$", "slow", method="POST", count=1, delay_seconds=4)
         elif point == "after_create":
             sandbox.inject_fault(
                 r"/pipeline$", "slow", method="POST", count=1, delay_seconds=4, after_success=True
             )
 
-        def running_or_over() -> Any:
-            ti = self.ti(run_id)
-            if ti["state"] == "running" and ti.get("pid"):
-                return ti
-            return "over" if self.state(run_id) in FINAL else None
+        def target() -> Any:
+            if all(self.state(r) in FINAL for r in run_ids):
+                return "over"
+            if point == "before_request":
+                for run_id in run_ids:
+                    ti = self.ti(run_id)
+                    if ti["state"] == "running" and ti.get("pid"):
+                        return run_id
+                return None
+            for run_id in run_ids:
+                if audit.events(run_id=run_id, kind="pipeline_requested"):
+                    return run_id
+            return None
 
-        running = self.wait_until(running_or_over, 200)
-        if not running or running == "over":
-            print(f"  kill {point}: the trigger task never ran")
+        run_id = self.wait_until(target, 240)
+        if not run_id or run_id == "over":
+            print(f"  kill {point}: no trigger task reached that point")
             self.rig.sandbox.clear_faults()
             return
         locker = None
         if point == "before_request":
             time.sleep(1.0)
         elif point == "during_request":
-            self.wait_until(lambda: audit.events(run_id=run_id, kind="pipeline_requested"), 60)
             time.sleep(1.0)
         elif point == "after_create":
             self.wait_until(
@@ -214,7 +225,6 @@ class Campaign:
             )
             time.sleep(0.5)
         elif point == "while_recording":
-            self.wait_until(lambda: audit.events(run_id=run_id, kind="pipeline_requested"), 60)
             locker = psycopg2.connect(self.rig.direct_uri)
             with locker.cursor() as cur:
                 cur.execute("LOCK TABLE pdm_audit_event IN EXCLUSIVE MODE")
@@ -266,7 +276,7 @@ class Campaign:
         if plan["kill"] and plan["timeout_after_commit"]:
             plan["timeout_after_commit"] = False  # one create fault at a time keeps the kill point exact
         print(f"round {number}: package …{self.sha[-6:]}; plan {plan}")
-        injected = self.inject_gitlab_faults(plan["gitlab_faults"])
+        injected = self.inject_gitlab_faults(plan["gitlab_faults"], spare_discovery=bool(plan["kill"]))
         if plan["timeout_after_commit"]:
             self.create_times_out_after_commit()
         if plan["deploy_during_wait"] or plan["nan_metrics"]:
@@ -303,7 +313,7 @@ class Campaign:
             outage = threading.Timer(delay, self.audit_outage, args=(rng.uniform(2, 6),))
             outage.start()
         if plan["kill"]:
-            self.kill_trigger(runs[-1] if not first else runs[0], plan["kill"])
+            self.kill_trigger(runs, plan["kill"])
         self.wait_all(runs)
         if outage is not None:
             outage.join()
