@@ -36,7 +36,7 @@ format: setup
 
 # The fault campaign of issue 14 (docs/operations.md, "Fault campaign"): about 15 minutes on 2 cores.
 CHAOS_SEED ?= 1
-CHAOS_ROUNDS ?= 10
+CHAOS_ROUNDS ?= 12
 chaos: setup
 	$(PY) -m tests.chaos.campaign --seed $(CHAOS_SEED) --rounds $(CHAOS_ROUNDS)
 

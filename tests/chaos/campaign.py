@@ -11,7 +11,7 @@ from the sandbox's pipelines and the audit store (not from what the product beli
 
     chaos: N faults injected over R runs; double pipelines 0; pipelines without a decision on record 0; runs of unclassified or changed migrations 0; runs without an outcome record 0
 
-Usage: python -m tests.chaos.campaign [--seed 1] [--rounds 10] [--workdir DIR]
+Usage: python -m tests.chaos.campaign [--seed 1] [--rounds 12] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -112,7 +112,9 @@ class Campaign:
             try:
                 self.rig.api("/backfills", body)
                 break
-            except Exception as exc:  # noqa: BLE001 - 503: SQLite metadata locked; 409: one still running
+            except Exception as exc:  # noqa: BLE001 - 503: metadata locked; 409: one running (maybe ours)
+                if "409" in str(exc):
+                    break  # an earlier attempt that timed out on our side may have created it: look below
                 if "503" not in str(exc) or attempt == 7:
                     print(f"  backfill refused: {str(exc)[-300:]}")
                     return []
@@ -463,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tests.chaos.campaign", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--min-faults", type=int, default=100)
     parser.add_argument(
         "--workdir", help="where Airflow, Prometheus and logs live (default: a temporary dir)"
