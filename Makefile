@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: setup run test test-fast lint format bench clean
+.PHONY: setup run test test-fast lint format bench chaos clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ lint: setup
 format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The fault campaign of issue 14 (docs/operations.md, "Fault campaign"): about 15 minutes on 2 cores.
+CHAOS_SEED ?= 1
+CHAOS_ROUNDS ?= 12
+chaos: setup
+	$(PY) -m tests.chaos.campaign --seed $(CHAOS_SEED) --rounds $(CHAOS_ROUNDS)
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

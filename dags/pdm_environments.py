@@ -153,6 +153,13 @@ def build(environment: str) -> DAG:
             policy_path=POLICY_PATH,
             snapshot_task_id=steps.TASK_CLASSIFY,
             poll_seconds=float(os.environ.get("PDM_PIPELINE_POLL_SECONDS", "30")),
+            pipeline_timeout=timedelta(
+                seconds=float(os.environ.get("PDM_PIPELINE_TIMEOUT_SECONDS", "28800"))
+            ),
+            manual_grace=timedelta(
+                seconds=float(os.environ.get("PDM_PIPELINE_MANUAL_GRACE_SECONDS", "3600"))
+            ),
+            inflight_lookup_seconds=float(os.environ.get("PDM_INFLIGHT_LOOKUP_SECONDS", "60")),
             retries=3,
         )
         outcome = record_outcome()

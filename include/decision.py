@@ -108,3 +108,57 @@ def decision_id(dag_id: str, run_id: str, environment: str, sha: str) -> str:
     """A stable identity for one decision to run the PDM: retries of the same run share it."""
     digest = hashlib.sha256(f"{dag_id}\n{run_id}\n{environment}\n{sha}".encode()).hexdigest()[:16]
     return f"{environment}-{sha[:11]}-{digest}"
+
+
+def recheck_before_create(results: list[GateResult], overrides: dict[str, str] | None = None) -> Decision:
+    """The gates judged again right before the create: the decision's verdicts may be hours old (a retry, a
+    cleared task). Same rule as `decide` (overrides still apply), never a dry run."""
+    return decide(results, overrides, dry_run=False)
+
+
+def pending_drift(snapshot: dict[str, Any], rediscovered: dict[str, Any]) -> str | None:
+    """Why the pending set the decision classified is no longer what would run, or None when it still is.
+
+    Compared: the deployed SHA, the set of pending versions (git range plus what the admin API alone
+    reports), and whether anything now waits on the previous environment. Any difference voids the decision:
+    the pipeline would run migrations nobody classified, or skip the order the decision assumed.
+    """
+    old_sha = (snapshot.get("deployed") or {}).get("sha")
+    new_sha = (rediscovered.get("deployed") or {}).get("sha")
+    if old_sha != new_sha:
+        return f"deployed SHA changed from {str(old_sha)[:11]} to {str(new_sha)[:11]} since the decision"
+    old = {m.get("version") or m.get("path") for m in snapshot.get("migrations", [])}
+    new = {f.get("version") or f.get("path") for f in rediscovered.get("files", [])}
+    new |= set((rediscovered.get("cross_check") or {}).get("only_in_admin_api", []))
+    added, gone = sorted(new - old), sorted(old - new)
+    if added or gone:
+        parts = []
+        if added:
+            parts.append(f"{len(added)} new pending: {', '.join(added[:5])}")
+        if gone:
+            parts.append(f"{len(gone)} no longer pending: {', '.join(gone[:5])}")
+        return "pending set changed since the decision (" + "; ".join(parts) + ")"
+    if rediscovered.get("waiting_on_after") and not snapshot.get("waiting_on_after"):
+        return "migrations now wait on the previous environment: " + ", ".join(
+            rediscovered["waiting_on_after"][:5]
+        )
+    return None
+
+
+def classified_versions(snapshot: dict[str, Any]) -> list[str]:
+    """The versions a `selected_versions` pipeline may be given: the selected prefix, each of them classified
+    in this snapshot with a real version. Raises ValueError naming the first one that is not."""
+    migrations = snapshot.get("migrations", [])
+    known = {m.get("version"): m for m in migrations if m.get("version")}
+    selected = snapshot.get("selected", migrations)
+    versions = []
+    for item in selected:
+        version = item.get("version")
+        if not version or version not in known:
+            raise ValueError(
+                f"selected migration {item.get('path') or version!r} was not classified in the snapshot"
+            )
+        if not known[version].get("class"):
+            raise ValueError(f"selected migration {version} has no class")
+        versions.append(version)
+    return versions

@@ -64,6 +64,9 @@ wait_http() {  # wait_http URL SECONDS NAME [any]: up when it answers 2xx (or an
 
 echo "airflow home: $AIRFLOW_HOME (SQLite)"
 airflow db migrate >"$RUN_DIR/db-migrate.log" 2>&1 || { echo "error: airflow db migrate failed, see $RUN_DIR/db-migrate.log" >&2; exit 1; }
+# The audit schema is migrated here, apart from the writes (tasks never change the schema).
+python -m include.audit --uri "sqlite:///$AIRFLOW_HOME/pdm_audit.db" migrate >>"$RUN_DIR/db-migrate.log" 2>&1 \
+  || { echo "error: audit migrate failed, see $RUN_DIR/db-migrate.log" >&2; exit 1; }
 
 start sandbox-gitlab python -m include.sandbox.gitlab_server \
   --scenario "$ROOT/include/sandbox/scenarios/demo.yaml" --host 127.0.0.1 --port "$GITLAB_PORT"

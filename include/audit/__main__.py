@@ -1,7 +1,9 @@
-"""Command line for the audit store: `python -m include.audit migrate|verify|events|report [--uri URI]`.
+"""Command line for the audit store:
+`python -m include.audit migrate|grant-writer|verify|heads|events|report [--uri URI]`.
 
 The URI comes from `--uri` or the environment (`PDM_AUDIT_URI`, else `AIRFLOW_CONN_PDM_AUDIT` when it is a
-URI), so no credential needs to be typed on a command line.
+URI), so no credential needs to be typed on a command line. The keyed-MAC key comes from `PDM_AUDIT_MAC_KEY`.
+`migrate` and `grant-writer` run as the owner role; the writer role (Airflow's connection) can only add rows.
 """
 
 from __future__ import annotations
@@ -28,7 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uri", help="audit database URI (postgresql://… or sqlite:///path)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="create or upgrade the schema (idempotent)")
-    commands.add_parser("verify", help="walk the hash chain and report the first broken link")
+    grant = commands.add_parser(
+        "grant-writer", help="PostgreSQL: let ROLE insert and read only (as the owner)"
+    )
+    grant.add_argument("role")
+    verify = commands.add_parser("verify", help="walk the hash chain and report the first broken link")
+    verify.add_argument(
+        "--heads", help="JSON file of chain heads published earlier (`heads`): detects truncation"
+    )
+    verify.add_argument("--require-mac", action="store_true", help="every row must carry a valid keyed MAC")
+    commands.add_parser(
+        "heads", help="print every stream's newest row as JSON, to publish outside the database"
+    )
     events = commands.add_parser("events", help="print events: JSON lines (default, for machines) or a table")
     events.add_argument("--run-id")
     events.add_argument("--dag-id")
@@ -41,12 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--format", choices=("table", "csv", "html"), default="table")
     report.add_argument("--output", help="write to this file instead of standard output")
     args = parser.parse_args(argv)
-    store = AuditStore(AuditTarget.from_uri(_uri(args.uri)))
+    key = os.environ.get("PDM_AUDIT_MAC_KEY")
+    store = AuditStore(AuditTarget.from_uri(_uri(args.uri)), mac_key=key.encode() if key else None)
     try:
         if args.command == "migrate":
             print(f"audit schema at version {store.migrate()} ({store.target.description})")
+        elif args.command == "grant-writer":
+            store.grant_writer(args.role)
+            print(f"{args.role}: INSERT and SELECT on the audit log, lease rows; nothing else")
+        elif args.command == "heads":
+            print(json.dumps(store.heads(), sort_keys=True))
         elif args.command == "verify":
-            report = store.verify()
+            heads = None
+            if args.heads:
+                with open(args.heads, encoding="utf-8") as handle:
+                    heads = json.load(handle)
+            report = store.verify(heads=heads, require_mac=args.require_mac)
             print(report.message)
             return 0 if report.ok else 1
         elif args.command == "events":

@@ -109,3 +109,50 @@ SQLITE_STEPS.append(
 )
 
 VERSION_TABLE = "pdm_audit_schema_version"
+
+# Step 3: one holder per environment (issue 14, hole 2). Not part of the audit log: a lease is mutable state
+# (taken, renewed, released), so the writer role may change its rows; every change is also an audit event.
+_LEASE_TABLE = """
+    CREATE TABLE IF NOT EXISTS pdm_environment_lease (
+        environment TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        run_id TEXT,
+        acquired_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    )
+"""
+POSTGRES_STEPS.append([_LEASE_TABLE])
+SQLITE_STEPS.append([_LEASE_TABLE])
+
+LEASE_TABLE = "pdm_environment_lease"
+
+# Step 4 (issue 14, hole 6): a keyed MAC per row (HMAC-SHA256 of the row hash under a key kept outside the
+# database: a writer or owner of the database alone cannot rewrite and re-chain the log unseen), and, on
+# SQLite, `INSERT OR REPLACE` refused: its REPLACE deletes the old row without firing the delete trigger.
+POSTGRES_STEPS.append(["ALTER TABLE pdm_audit_event ADD COLUMN IF NOT EXISTS row_mac TEXT"])
+SQLITE_STEPS.append(
+    [
+        "ALTER TABLE pdm_audit_event ADD COLUMN row_mac TEXT",
+        """
+        CREATE TRIGGER IF NOT EXISTS pdm_audit_event_no_replace BEFORE INSERT ON pdm_audit_event
+        WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM pdm_audit_event WHERE id = NEW.id)
+        BEGIN SELECT RAISE(ABORT, 'pdm audit rows are append-only: REPLACE of an existing row refused'); END
+        """,
+        """
+        CREATE TRIGGER IF NOT EXISTS pdm_traffic_profile_no_replace BEFORE INSERT ON pdm_traffic_profile
+        WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM pdm_traffic_profile WHERE id = NEW.id)
+        BEGIN SELECT RAISE(ABORT, 'pdm traffic profiles are append-only: REPLACE refused'); END
+        """,
+    ]
+)
+
+# What the least-privilege writer role (the Airflow connection) may do; the owner role migrates.
+WRITER_GRANTS = (
+    "GRANT SELECT, INSERT ON pdm_audit_event TO {role}",
+    "GRANT SELECT ON pdm_audit_schema_version TO {role}",
+    "GRANT USAGE ON SEQUENCE pdm_audit_event_id_seq TO {role}",
+    "GRANT SELECT, INSERT ON pdm_traffic_profile TO {role}",
+    "GRANT USAGE ON SEQUENCE pdm_traffic_profile_id_seq TO {role}",
+    # The lease is mutable state, not the log: taken, renewed and released by the runs.
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON pdm_environment_lease TO {role}",
+)

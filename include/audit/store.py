@@ -8,6 +8,7 @@ carries a hash chained to the previous row of its stream, so tampering is detect
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from include.audit.schema import POSTGRES_STEPS, SQLITE_STEPS, VERSION_TABLE
+from include.audit.schema import POSTGRES_STEPS, SQLITE_STEPS, VERSION_TABLE, WRITER_GRANTS
 
 GENESIS_HASH = "0" * 64
 
@@ -71,6 +72,7 @@ class StoredEvent:
     payload: dict[str, Any]
     prev_hash: str
     row_hash: str
+    row_mac: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in ("id", *COLUMNS)}
@@ -85,6 +87,13 @@ def row_digest(prev_hash: str, values: dict[str, Any]) -> str:
         default=str,
     )
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+
+
+def row_mac(key: bytes, stream: str, row_hash: str) -> str:
+    """The keyed MAC of a row: HMAC-SHA256 over its stream and chained hash (which covers its content and,
+    through the chain, every earlier row), under a key kept outside the database: whoever can write the
+    database but not read the key cannot rewrite and re-chain rows unseen."""
+    return hmac.new(key, f"{stream}\n{row_hash}".encode(), hashlib.sha256).hexdigest()
 
 
 def _json_dumps(payload: dict[str, Any]) -> str:
@@ -155,10 +164,15 @@ class AuditTarget:
 
 
 class AuditStore:
-    """Append-only event log of PDM decisions, keyed by (dag_id, run_id) with run_after."""
+    """Append-only event log of PDM decisions, keyed by (dag_id, run_id) with run_after.
 
-    def __init__(self, target: AuditTarget) -> None:
+    With `mac_key` every new row also carries a keyed MAC (see `row_mac`), and `verify` checks it.
+    Writes never change the schema: `migrate` runs apart, as the owner role (`python -m include.audit migrate`).
+    """
+
+    def __init__(self, target: AuditTarget, mac_key: bytes | None = None) -> None:
         self.target = target
+        self.mac_key = mac_key
 
     # -- connection -------------------------------------------------------------------------------
     @contextmanager
@@ -211,20 +225,43 @@ class AuditStore:
                 current = version
         return current
 
+    def schema_version(self) -> int:
+        """The applied schema version (0 when never migrated); read-only, any role may ask."""
+        with self._transaction() as cur:
+            try:
+                cur.execute(f"SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}")  # noqa: S608 - constant
+            except Exception:  # noqa: BLE001 - no version table: never migrated
+                return 0
+            return int(cur.fetchone()[0])
+
+    def require_schema(self) -> int:
+        """Refuse to write to a database whose schema is behind this code, saying how to migrate it."""
+        wanted = len(POSTGRES_STEPS if self.target.dialect == "postgres" else SQLITE_STEPS)
+        current = self.schema_version()
+        if current < wanted:
+            raise AuditStoreError(
+                f"audit store {self.target.description}: schema at version {current}, this code needs "
+                f"{wanted}: run `python -m include.audit migrate` as the owner role (writes never migrate)"
+            )
+        return current
+
     def grant_writer(self, role: str) -> None:
-        """PostgreSQL: let `role` insert and read audit rows, nothing else (defence beside the triggers)."""
+        """PostgreSQL: let `role` insert and read audit rows, nothing else (defence beside the triggers).
+
+        Run as the owner role after `migrate`. The writer owns nothing, so it cannot drop or disable the
+        append-only triggers, alter the tables, or create objects."""
         if self.target.dialect != "postgres":
             raise AuditStoreError("grants exist on PostgreSQL only")
         if not role.replace("_", "").isalnum():
             raise AuditStoreError(f"role name {role!r}: letters, digits and underscores only")
+        quoted = f'"{role}"'
         with self._transaction() as cur:
-            cur.execute(f'REVOKE ALL ON pdm_audit_event, {VERSION_TABLE} FROM "{role}"')
-            cur.execute(f'GRANT SELECT, INSERT ON pdm_audit_event TO "{role}"')
-            cur.execute(f'GRANT SELECT ON {VERSION_TABLE} TO "{role}"')
-            cur.execute(f'GRANT USAGE ON SEQUENCE pdm_audit_event_id_seq TO "{role}"')
-            cur.execute(f'REVOKE ALL ON pdm_traffic_profile FROM "{role}"')
-            cur.execute(f'GRANT SELECT, INSERT ON pdm_traffic_profile TO "{role}"')
-            cur.execute(f'GRANT USAGE ON SEQUENCE pdm_traffic_profile_id_seq TO "{role}"')
+            cur.execute(
+                f"REVOKE ALL ON pdm_audit_event, {VERSION_TABLE}, pdm_traffic_profile, "  # noqa: S608
+                f"pdm_environment_lease FROM {quoted}"
+            )
+            for grant in WRITER_GRANTS:
+                cur.execute(grant.format(role=quoted))
 
     # -- writes -----------------------------------------------------------------------------------
     def record(self, event: AuditEvent) -> StoredEvent:
@@ -251,13 +288,17 @@ class AuditStore:
             row = cur.fetchone()
             values["prev_hash"] = row[0] if row else GENESIS_HASH
             values["row_hash"] = row_digest(values["prev_hash"], values)
-            placeholders = ", ".join(["%s"] * len(COLUMNS))
-            insert = f"INSERT INTO pdm_audit_event ({', '.join(COLUMNS)}) VALUES ({placeholders})"  # noqa: S608 - identifiers are constants; values are parameters
+            values["row_mac"] = (
+                row_mac(self.mac_key, event.stream, values["row_hash"]) if self.mac_key else None
+            )
+            columns = (*COLUMNS, "row_mac")
+            placeholders = ", ".join(["%s"] * len(columns))
+            insert = f"INSERT INTO pdm_audit_event ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608 - identifiers are constants; values are parameters
             if self.target.dialect == "postgres":
-                cur.execute(insert + " RETURNING id", tuple(values[c] for c in COLUMNS))
+                cur.execute(insert + " RETURNING id", tuple(values[c] for c in columns))
                 new_id = cur.fetchone()[0]
             else:
-                cur.execute(self._sql(insert), tuple(values[c] for c in COLUMNS))
+                cur.execute(self._sql(insert), tuple(values[c] for c in columns))
                 new_id = cur.lastrowid
         return _stored(new_id, values)
 
@@ -290,11 +331,13 @@ class AuditStore:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._transaction() as cur:
             cur.execute(
-                self._sql(f"SELECT id, {', '.join(COLUMNS)} FROM pdm_audit_event{where} ORDER BY id"),  # noqa: S608
+                self._sql(
+                    f"SELECT id, {', '.join(COLUMNS)}, row_mac FROM pdm_audit_event{where} ORDER BY id"  # noqa: S608
+                ),
                 tuple(params),
             )
             rows = cur.fetchall()
-        return [_stored(row[0], dict(zip(COLUMNS, row[1:], strict=True))) for row in rows]
+        return [_stored(row[0], dict(zip((*COLUMNS, "row_mac"), row[1:], strict=True))) for row in rows]
 
     # -- traffic profiles and PDM durations ------------------------------------------------------------
     def record_traffic_profile(self, environment: str, computed_at: str, payload: dict[str, Any]) -> int:
@@ -355,10 +398,20 @@ class AuditStore:
         found = self.events(decision_id=decision_id, kind="pipeline_created")
         return found[-1].payload if found else None
 
-    def verify(self) -> ChainReport:
-        """Walk every stream's chain; report the first row whose hash or link does not match."""
+    def verify(
+        self, heads: dict[str, dict[str, Any]] | None = None, require_mac: bool = False
+    ) -> ChainReport:
+        """Walk every stream's chain; report the first row whose hash, link or MAC does not match.
+
+        With the MAC key, every row after the first MAC'd row of a stream must carry a valid MAC (a rewritten
+        and re-chained log cannot); `require_mac` demands one on every row. `heads` are chain heads
+        published outside the database earlier (`heads()`: {stream: {"id", "row_hash"}}): each must still be
+        in its chain, so deleting the newest rows (truncation) is detected.
+        """
         checked = 0
         last: dict[str, str] = {}
+        maced: set[str] = set()
+        by_id: dict[int, StoredEvent] = {}
         for event in self.events():
             values = event.to_dict()
             values["payload"] = _json_dumps(event.payload)
@@ -369,9 +422,47 @@ class AuditStore:
                 return ChainReport(
                     False, checked, event.id, f"row {event.id}: content does not match its hash"
                 )
+            if self.mac_key:
+                if event.row_mac is None and (require_mac or event.stream in maced):
+                    return ChainReport(False, checked, event.id, f"row {event.id}: keyed MAC missing")
+                if event.row_mac is not None:
+                    if not hmac.compare_digest(
+                        event.row_mac, row_mac(self.mac_key, event.stream, event.row_hash)
+                    ):
+                        return ChainReport(
+                            False, checked, event.id, f"row {event.id}: keyed MAC does not match (rewritten?)"
+                        )
+                    maced.add(event.stream)
+            elif require_mac:
+                return ChainReport(False, checked, None, "a keyed MAC is required but no key was given")
             last[event.stream] = event.row_hash
+            by_id[event.id] = event
             checked += 1
-        return ChainReport(True, checked, None, f"{checked} rows verified, chain intact")
+        for stream, head in (heads or {}).items():
+            found = by_id.get(int(head["id"]))
+            if found is None or found.stream != stream or found.row_hash != head["row_hash"]:
+                return ChainReport(
+                    False,
+                    checked,
+                    int(head["id"]),
+                    f"published head of {stream} (row {head['id']}) is missing or differs: rows were deleted "
+                    "or rewritten after it was published",
+                )
+        anchored = f", {len(heads)} published head(s) present" if heads else ""
+        keyed = ", keyed MACs valid" if self.mac_key else ""
+        return ChainReport(True, checked, None, f"{checked} rows verified, chain intact{keyed}{anchored}")
+
+    def heads(self) -> dict[str, dict[str, Any]]:
+        """The newest row of every stream: publish these outside the database (a log, a bucket, a ticket) so
+        that `verify(heads=...)` can later prove no row up to them was deleted."""
+        found: dict[str, dict[str, Any]] = {}
+        for event in self.events():
+            found[event.stream] = {
+                "id": event.id,
+                "row_hash": event.row_hash,
+                "recorded_at": event.recorded_at,
+            }
+        return found
 
 
 @dataclass(frozen=True)
@@ -399,6 +490,7 @@ def _stored(new_id: int, values: dict[str, Any]) -> StoredEvent:
         payload=json.loads(payload) if isinstance(payload, str) else payload,
         prev_hash=values["prev_hash"],
         row_hash=values["row_hash"],
+        row_mac=values.get("row_mac"),
     )
 
 

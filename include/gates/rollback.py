@@ -61,6 +61,7 @@ class RollbackObservation:
     blocking_issues: list[BlockingIssue] = field(default_factory=list)
     error: str | None = None
     health: HealthReading | None = None  # read only when the policy sets gates.rollback.health
+    incident_check: bool = True  # False: the policy chose `incident_projects: []` (said in the reason)
 
 
 def evaluate_rollback_safety(
@@ -76,6 +77,8 @@ def evaluate_rollback_safety(
         return GateResult.unevaluable(GATE, f"rollback safety unknown: {observation.error}", now)
     deployed = observation.deployed
     threshold = f"baked ≥ {_human(min_bake)}, no blocking incident or change request"
+    if not observation.incident_check:
+        threshold = f"baked ≥ {_human(min_bake)} (incident and change-request checks off by policy)"
     if health is not None:
         threshold += ", " + _health_bar(health)
     if deployed is None or deployed.finished_at is None:
@@ -106,6 +109,8 @@ def evaluate_rollback_safety(
             retry_at=ready,
         )
     healthy = ""
+    if not observation.incident_check:
+        healthy = "; incident and change-request checks off by policy (gates.rollback.incident_projects: [])"
     if health is not None:
         problem, values = _health_problem(now, observation.health, health)
         observed["health"] = values
@@ -117,7 +122,9 @@ def evaluate_rollback_safety(
         True,
         observed,
         threshold,
-        f"package {deployed.ref or deployed.sha[:11]} has baked {_human(baked)}; no blocking incident{healthy}",
+        f"package {deployed.ref or deployed.sha[:11]} has baked {_human(baked)}; "
+        + ("no blocking incident" if observation.incident_check else "NOT checked for incidents")
+        + healthy,
         now,
     )
 

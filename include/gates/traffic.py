@@ -84,6 +84,8 @@ class TrafficObservation:
     :param health: the worst database-health value, with `health_at` the time it was taken.
     :param resolution: the spacing Prometheus was asked to return samples at (sets the default max gap).
     :param error: why Prometheus could not be asked (names the endpoint); the gate is then closed.
+    :param newest_sample_at: when the newest sample was really taken; range-query points carry evaluation
+        times (any sample within Prometheus' lookback), so staleness is judged on this when known.
     """
 
     samples: list[tuple[datetime, float]] = field(default_factory=list)
@@ -92,6 +94,7 @@ class TrafficObservation:
     health_at: datetime | None = None
     resolution: timedelta | None = None
     error: str | None = None
+    newest_sample_at: datetime | None = None  # the newest raw sample's own time (PromQL timestamp())
 
 
 def settings_for_class(policy: Any, cls: Any) -> TrafficSettings:
@@ -156,6 +159,8 @@ def evaluate_traffic(now: datetime, observation: TrafficObservation, settings: T
             )
 
     newest_at, newest = recent[-1]
+    if observation.newest_sample_at is not None:
+        newest_at = min(newest_at, observation.newest_sample_at)
     details["newest_sample_at"] = newest_at.isoformat()
     age = now - newest_at
     if age > settings.max_staleness:

@@ -647,6 +647,13 @@ class _Parser:
         traffic = self.mapping(spec.get("traffic"), "gates.traffic", TRAFFIC_KEYS)
         lock = self.mapping(spec.get("deploy_lock"), "gates.deploy_lock", DEPLOY_LOCK_KEYS)
         rollback = self.mapping(spec.get("rollback"), "gates.rollback", ROLLBACK_KEYS)
+        if "incident_projects" not in rollback:
+            # Left out, the incident check would be skipped while the gate said "no blocking incident".
+            self.error(
+                "gates.rollback.incident_projects",
+                "is required: list the projects whose open incidents block the PDM, or [] to run without "
+                "the incident check (an explicit choice, shown in the gate's reason)",
+            )
         profile = self.mapping(traffic.get("profile"), "gates.traffic.profile", PROFILE_KEYS)
         matches = []
         pipelines = lock.get("deploy_pipelines")
@@ -817,7 +824,21 @@ class _Parser:
                 self.error(f"{path}.{key}", f"expected text, got {_kind(raw)}")
                 continue
             text = str(raw)
-            for name in re.findall(r"\{([^{}]*)\}", text):
+            try:
+                names = template_fields(text)
+            except ValueError as exc:
+                self.error(f"{path}.{key}", f"not a valid template: {exc}")
+                continue
+            escaped = set(re.findall(r"\{\{([^{}]*)\}\}", text)) & set(placeholders)
+            if escaped:
+                # `{{decision_id}}` renders the literal text "{decision_id}": one value for every decision,
+                # so every run would "resume" the first run's pipeline.
+                self.error(
+                    f"{path}.{key}",
+                    f"escaped placeholder {{{{{sorted(escaped)[0]}}}}} renders the same text for every run; "
+                    f"write {{{sorted(escaped)[0]}}}",
+                )
+            for name in names:
                 if name not in placeholders:
                     self.error(
                         f"{path}.{key}",
@@ -836,7 +857,7 @@ class _Parser:
         variables = self.variables(
             pipeline.get("variables"), "gitlab.pdm_pipeline.variables", PIPELINE_PLACEHOLDERS
         )
-        if pipeline and not any("{decision_id}" in v for v in variables.values()):
+        if pipeline and not any("decision_id" in template_fields(v) for v in variables.values()):
             self.error(
                 "gitlab.pdm_pipeline.variables",
                 "one variable must carry {decision_id}: it lets a retried trigger find its pipeline (exactly once)",
@@ -1012,6 +1033,13 @@ def _or(value: timedelta | None, default: timedelta) -> timedelta:
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def template_fields(text: str) -> list[str]:
+    """The placeholders `str.format` fills in `text` (escaped `{{...}}` is literal text, not a field)."""
+    import string
+
+    return [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
 
 
 def _kind(value: Any) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from include.audit import AuditEvent, StoredEvent
+
+log = logging.getLogger(__name__)
 
 
 def run_identity(context: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +49,10 @@ def record(
         decision_id=decision_id,
         payload=payload,
     )
-    return AuditHook(audit_conn_id).get_conn().record(event)
+    stored = AuditHook(audit_conn_id).get_conn().record(event)
+    # The task log lives outside the audit database: a published chain head for `verify --heads`.
+    log.info("audit row %s #%d %s %s", stored.stream, stored.id, stored.kind, stored.row_hash)
+    return stored
 
 
 # Event kinds written by the notifiers (the others are named where they are recorded).

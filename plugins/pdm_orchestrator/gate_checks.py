@@ -205,6 +205,7 @@ def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datet
                 settings.change_request_labels_all,
                 settings.change_request_labels_any,
             ),
+            incident_check=bool(settings.incident_projects),
         )
     except GitLabError as exc:
         observation = RollbackObservation(error=str(exc))

@@ -29,8 +29,10 @@ class NoDeploymentFound(RuntimeError):
     """GitLab has no successful deployment that pending discovery needs."""
 
 
-def discover_pending(environment: str, policy_path: str) -> dict[str, Any]:
-    """Post-deploy migration files present at the deployed SHA and absent at the last PDM's SHA."""
+def discover_pending(environment: str, policy_path: str, with_sources: bool = True) -> dict[str, Any]:
+    """Post-deploy migration files present at the deployed SHA and absent at the last PDM's SHA.
+
+    Without sources (the re-discovery right before a create) the files carry path and version only."""
     from include.pending import pending_from_compare
     from include.policy import load_policy
     from pdm_orchestrator.hooks.gitlab import GitLabHook
@@ -89,11 +91,12 @@ def discover_pending(environment: str, policy_path: str) -> dict[str, Any]:
         "after": env.after,
         "waiting_on_after": waiting_on,
         "files": [
-            {
-                "path": f.path,
-                "version": f.version,
-                "source_b64": base64.b64encode(hook.raw_file(project, f.path, deployed.sha)).decode(),
-            }
+            {"path": f.path, "version": f.version}
+            | (
+                {"source_b64": base64.b64encode(hook.raw_file(project, f.path, deployed.sha)).decode()}
+                if with_sources
+                else {}
+            )
             for f in files
         ],
     }
@@ -265,7 +268,7 @@ def record_outcome(
     `window_missed`, and the end notice goes to Slack/Grafana when the run had a pipeline.
     """
     from pdm_orchestrator.audit_events import record
-    from pdm_orchestrator.operators.pipeline import PIPELINE_XCOM_KEY
+    from pdm_orchestrator.operators.pipeline import HALT_XCOM_KEY, PIPELINE_XCOM_KEY
 
     ti = context["ti"]
     dag_run = context["dag_run"]
@@ -273,8 +276,9 @@ def record_outcome(
     path = ti.xcom_pull(task_ids=TASK_CHOOSE_PATH, key="path") or {}
     decision = ti.xcom_pull(task_ids=TASK_DECIDE, key="decision")
     pipeline = ti.xcom_pull(task_ids=TASK_TRIGGER, key=PIPELINE_XCOM_KEY)
+    halt = ti.xcom_pull(task_ids=TASK_TRIGGER, key=HALT_XCOM_KEY)
     failed = sorted(t for t, s in states.items() if s.endswith("failed") or s.endswith("upstream_failed"))
-    outcome = summarize(path, decision, pipeline, failed, _first_failure(context, failed))
+    outcome = summarize(path, decision, pipeline, failed, halt, _first_failure(context, failed))
     outcome["task_states"] = states
     snapshot = ti.xcom_pull(task_ids=TASK_CLASSIFY) or {}
     if outcome["outcome"] == "pipeline_succeeded" and snapshot.get("deployed"):
@@ -306,16 +310,41 @@ def record_outcome(
     except AuditStoreError:
         log.error("outcome NOT recorded (kept here and in XCom; retry to record): %s", outcome)
         raise
+    release_environment(environment, dag_run, snapshot)
     log.info("outcome: %s — %s", outcome["outcome"], outcome["reason"])
     if policy is not None:
         from pdm_orchestrator.notifications.notifier import notify_ended
 
         notify_ended(context, environment, policy.notifications, snapshot, outcome)
-    if outcome["outcome"] in ("pipeline_failed", "error"):
+    if outcome["outcome"] in FAILED_OUTCOMES:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"PDM run ended {outcome['outcome']}: {outcome['reason']}")
     return outcome
+
+
+# Outcomes that fail the run (an alert): the pipeline failed, was abandoned by a bounded wait, or a human must
+# look. environment_busy and decision_void are normal endings: the next run decides again.
+FAILED_OUTCOMES = frozenset(
+    {"pipeline_failed", "error", "needs_human_in_flight", "pipeline_timeout", "pipeline_parked_manual"}
+)
+
+
+def release_environment(environment: str, dag_run: Any, snapshot: dict[str, Any]) -> None:
+    """Give back the environment's lease this run's decision holds (if any), once the outcome is on record."""
+    from include.audit.lease import release_lease
+    from include.decision import decision_id
+    from pdm_orchestrator.hooks.audit import AuditHook
+
+    sha = (snapshot.get("deployed") or {}).get("sha")
+    if not sha:
+        return
+    holder = decision_id(dag_run.dag_id, dag_run.run_id, environment, sha)
+    try:
+        if release_lease(AuditHook("pdm_audit").get_conn(), environment, holder):
+            log.info("released the %s lease of decision %s", environment, holder)
+    except Exception as exc:  # noqa: BLE001 - the outcome is recorded; the lease expires on its own
+        log.warning("could not release the %s lease (it expires on its own): %s", environment, exc)
 
 
 def summarize(
@@ -323,12 +352,20 @@ def summarize(
     decision: dict[str, Any] | None,
     pipeline: dict[str, Any] | None,
     failed: list[str],
+    halt: dict[str, Any] | None = None,
     first_failure: str | None = None,
 ) -> dict[str, Any]:
     """One outcome word and one line of why, from what the run's tasks left behind.
 
+    `halt` is the trigger task's deliberate stop (environment busy, decision void, create in flight);
     `first_failure` ("task: error" of the earliest failed task) leads the reason of a failed run: the tasks
     that did not run because of it come after, so the message names the real cause first."""
+    if halt:
+        outcome = "needs_human_in_flight" if halt["outcome"] == "needs_human" else halt["outcome"]
+        result = {"outcome": outcome, "reason": halt["reason"]}
+        if pipeline:
+            result["pipeline"] = pipeline
+        return result
     if pipeline:
         if pipeline.get("status") == "success":
             return {

@@ -36,8 +36,11 @@ def _event(kind: str = "snapshot", stream: str = "gprd", run_id: str = "manual__
 
 
 def test_migrate_is_idempotent(store):
-    assert store.migrate() == 2  # step 2: the traffic profile table
-    assert store.migrate() == 2
+    from include.audit.schema import POSTGRES_STEPS, SQLITE_STEPS
+
+    assert len(POSTGRES_STEPS) == len(SQLITE_STEPS)
+    assert store.migrate() == len(POSTGRES_STEPS)  # one version per step, on both dialects
+    assert store.migrate() == len(POSTGRES_STEPS)
 
 
 def test_record_and_read_back_in_order(store):
@@ -123,7 +126,9 @@ def test_cli_migrate_and_verify(postgres_database):
     import subprocess
     import sys
 
-    for command, expected in (("migrate", "version 2"), ("verify", "chain intact")):
+    from include.audit.schema import POSTGRES_STEPS
+
+    for command, expected in (("migrate", f"version {len(POSTGRES_STEPS)}"), ("verify", "chain intact")):
         result = subprocess.run(
             [sys.executable, "-m", "include.audit", "--uri", postgres_database, command],
             capture_output=True,

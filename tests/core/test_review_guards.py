@@ -70,6 +70,7 @@ def test_a_pipeline_is_not_created_after_the_window_closed(tmp_path):
     from airflow.sdk.exceptions import AirflowFailException
 
     from include.policy import load_policy
+    from pdm_orchestrator.gate_checks import window_gate
     from pdm_orchestrator.operators.pipeline import TriggerPdmPipelineOperator
     from tests.support.policies import e2e_policy
 
@@ -79,9 +80,13 @@ def test_a_pipeline_is_not_created_after_the_window_closed(tmp_path):
     operator = TriggerPdmPipelineOperator(
         task_id="trigger_pipeline", environment="gprd", policy_path=str(path), snapshot_task_id="classify"
     )
+
+    def window_only(policy, environment, cls, now):
+        return [window_gate(policy, environment, cls, now)]
+
     now = datetime.now(UTC)
-    operator.check_window_still_open(policy, {"run_class": "background"}, {}, now)  # any time: no error
-    with pytest.raises(AirflowFailException, match="window closed after the decision"):
-        operator.check_window_still_open(policy, {"run_class": "cleanup"}, {}, now)
+    operator.check_gates_still_open(policy, {"run_class": "background"}, {}, now, window_only)  # any time
+    with pytest.raises(AirflowFailException, match="gate closed after the decision: gates closed: window"):
+        operator.check_gates_still_open(policy, {"run_class": "cleanup"}, {}, now, window_only)
     overridden = {"override_gates": ["window"], "override_reason": "approved in the change request"}
-    operator.check_window_still_open(policy, {"run_class": "cleanup"}, overridden, now)
+    operator.check_gates_still_open(policy, {"run_class": "cleanup"}, overridden, now, window_only)

@@ -71,7 +71,7 @@ def test_init_migrates_metadata_and_audit_and_validates_policy():
 
 def test_audit_database_is_created_with_its_own_role():
     init = (ROOT / "deploy" / "postgres-init.sh").read_text()
-    assert "CREATE DATABASE pdm_audit" in init and "CREATE ROLE pdm_audit" in init
+    assert "CREATE DATABASE pdm_audit" in init and "CREATE ROLE pdm_audit_writer" in init
 
 
 def test_secrets_only_from_env_file():

@@ -87,3 +87,24 @@ def test_backfill_range_gives_one_run_per_window_opening(berlin_policy):
     ):
         assert opening in runs
     assert all(moment.minute == 0 for moment in runs)
+
+
+def test_no_catchup_after_an_old_run_starts_from_now(berlin_policy):
+    """Found by the fault campaign: after a backfill of old slots (or scheduler downtime) the timetable made
+    every scheduled run from that slot up to now, one by one, although catchup is off."""
+    timetable = PolicyWindowTimetable(str(berlin_policy), "gprd")
+    old = pendulum.now("UTC") - timedelta(days=3)
+    info = timetable.next_dagrun_info(
+        last_automated_data_interval=DataInterval.exact(old),
+        restriction=TimeRestriction(
+            earliest=pendulum.datetime(2020, 1, 1, tz="UTC"), latest=None, catchup=False
+        ),
+    )
+    assert info is None or info.run_after >= pendulum.now("UTC") - timedelta(minutes=1)
+    caught_up = timetable.next_dagrun_info(
+        last_automated_data_interval=DataInterval.exact(old),
+        restriction=TimeRestriction(
+            earliest=pendulum.datetime(2020, 1, 1, tz="UTC"), latest=None, catchup=True
+        ),
+    )
+    assert caught_up is not None and caught_up.run_after < pendulum.now("UTC")

@@ -6,6 +6,8 @@ from airflow.sdk import BaseHook
 
 from include.audit import AuditStore, AuditTarget
 
+MAC_CONN_ID = "pdm_audit_mac"
+
 
 class AuditHook(BaseHook):
     """Opens the append-only audit store named by an Airflow connection and applies its schema.
@@ -27,11 +29,22 @@ class AuditHook(BaseHook):
         self._store: AuditStore | None = None
 
     def get_conn(self) -> AuditStore:
+        """The store, its schema checked (never migrated here: writes run as the least-privilege writer role,
+        `python -m include.audit migrate` runs apart as the owner), with the keyed-MAC key when one is set."""
         if self._store is None:
-            store = AuditStore(audit_target(self.get_connection(self.audit_conn_id)))
-            store.migrate()
+            store = AuditStore(audit_target(self.get_connection(self.audit_conn_id)), mac_key=self._mac_key())
+            store.require_schema()
             self._store = store
         return self._store
+
+    def _mac_key(self) -> bytes | None:
+        """The audit MAC key: the password of the `pdm_audit_mac` connection (a secrets backend in
+        production), kept outside the audit database. None when that connection does not exist."""
+        try:
+            conn = self.get_connection(MAC_CONN_ID)
+        except Exception:  # noqa: BLE001 - no such connection: rows carry no MAC (docs/deployment.md)
+            return None
+        return conn.password.encode() if conn.password else None
 
 
 def audit_target(conn) -> AuditTarget:

@@ -121,6 +121,24 @@ class PrometheusHook(HttpHook):
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise PrometheusError(f"{self._endpoint_name(path)}: malformed result: {_short(exc)}") from None
 
+    def query_sampled(self, promql: str, at: datetime) -> list[tuple[Labels, float, datetime]]:
+        """An instant query whose times are the samples' own (PromQL `timestamp()`), not the evaluation
+        time: an instant query answers with any sample inside Prometheus' lookback (5 min by default), stamped
+        `at`, so staleness judged on that time is bounded by the lookback, not by `max_staleness`.
+
+        For a selector or a recording rule (what GitLab's dashboards query) `timestamp()` is the scrape or rule
+        evaluation time; for a computed expression Prometheus returns the evaluation time (no better known).
+        A series missing from the timestamp answer gets the epoch: stale, so closed."""
+        rows = self.query(promql, at)
+        if not rows:
+            return rows
+        stamps = {_series_key(labels): value for labels, value, _ in self.query(f"timestamp({promql})", at)}
+        epoch = datetime.fromtimestamp(0, UTC)
+        return [
+            (labels, value, _time(stamps[_series_key(labels)]) if _series_key(labels) in stamps else epoch)
+            for labels, value, _ in rows
+        ]
+
     def query_range(
         self, promql: str, start: datetime, end: datetime, step_seconds: float
     ) -> list[tuple[Labels, list[tuple[datetime, float]]]]:
@@ -153,12 +171,16 @@ class PrometheusHook(HttpHook):
                     error=f"query {query} returns {len(series)} series; aggregate it to one (e.g. sum(...))"
                 )
             samples = series[0][1] if series else []
+            newest_sample_at = None
+            if samples:
+                stamped = self.query_sampled(query, now)
+                newest_sample_at = min((at for _, _, at in stamped), default=datetime.fromtimestamp(0, UTC))
             baseline = (
                 self._baseline(query, settings, now) if settings.mode == "baseline_percentile" else None
             )
             health = health_at = None
             if settings.health_query:
-                found = self.query(settings.health_query.replace("{environment}", environment), now)
+                found = self.query_sampled(settings.health_query.replace("{environment}", environment), now)
                 if found:
                     _, health, health_at = min(found, key=_nan_first_low)  # the worst database counts
             return TrafficObservation(
@@ -167,6 +189,7 @@ class PrometheusHook(HttpHook):
                 health=health,
                 health_at=health_at,
                 resolution=timedelta(seconds=step),
+                newest_sample_at=newest_sample_at,
             )
         except PrometheusError as exc:
             return TrafficObservation(error=str(exc))
@@ -199,10 +222,12 @@ class PrometheusHook(HttpHook):
         try:
             apdex = errors = None
             if bounds.apdex_query:
-                found = self.query(bounds.apdex_query.replace("{environment}", environment), now)
+                found = self.query_sampled(bounds.apdex_query.replace("{environment}", environment), now)
                 apdex = min(found, key=_nan_first_low) if found else None
             if bounds.error_ratio_query:
-                found = self.query(bounds.error_ratio_query.replace("{environment}", environment), now)
+                found = self.query_sampled(
+                    bounds.error_ratio_query.replace("{environment}", environment), now
+                )
                 errors = max(found, key=_nan_first_high) if found else None
             return HealthReading(
                 apdex=apdex[1] if apdex else None,
@@ -234,6 +259,11 @@ def _nan_first_low(row: tuple[Labels, float, datetime]) -> float:
 
 def _nan_first_high(row: tuple[Labels, float, datetime]) -> float:
     return math.inf if math.isnan(row[1]) else row[1]
+
+
+def _series_key(labels: Labels) -> tuple[tuple[str, str], ...]:
+    """A series' identity across `q` and `timestamp(q)` (the latter drops the metric name)."""
+    return tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
 
 
 def _unix(moment: datetime) -> float:

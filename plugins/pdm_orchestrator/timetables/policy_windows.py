@@ -134,6 +134,11 @@ class PolicyWindowTimetable(Timetable):
     ) -> DagRunInfo | None:
         if last_automated_data_interval is not None:
             following = self.next_run_after(last_automated_data_interval.end, inclusive=False)
+            now = DateTime.now(UTC)
+            if following is not None and not restriction.catchup and following < now:
+                # Without catch-up, a past slot (after a backfill of old slots, or scheduler downtime) is not
+                # run one by one up to now: the next run is from now on, as for a new DAG.
+                following = self.next_run_after(now, inclusive=True)
         else:
             # No start date or no catch-up: from now on. With catch-up (backfill-like), from the start date.
             start = restriction.earliest or DateTime.now(UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -14,7 +15,9 @@ class PipelineFinishedTrigger(BaseTrigger):
 
     Transient GitLab errors are tolerated up to `max_consecutive_errors` polls in a row; after that it
     yields `{"status": "error", "message": ...}` so the task fails with the reason instead of waiting
-    blind. Yields `{"status": "finished", "pipeline": {...}}` otherwise.
+    blind. The wait is bounded (`deadline`, ISO) and a pipeline parked in `manual` for `manual_grace_seconds`
+    stops it too: `{"status": "timeout"|"manual", "pipeline": {...}}` (see include/pipeline_wait.py).
+    Yields `{"status": "finished", "pipeline": {...}}` otherwise.
     """
 
     def __init__(
@@ -25,6 +28,8 @@ class PipelineFinishedTrigger(BaseTrigger):
         pipeline_id: int,
         poll_seconds: float = 30.0,
         max_consecutive_errors: int = 10,
+        deadline: str | None = None,
+        manual_grace_seconds: float = 3600.0,
     ) -> None:
         super().__init__()
         self.gitlab_conn_id = gitlab_conn_id
@@ -32,6 +37,8 @@ class PipelineFinishedTrigger(BaseTrigger):
         self.pipeline_id = pipeline_id
         self.poll_seconds = poll_seconds
         self.max_consecutive_errors = max_consecutive_errors
+        self.deadline = deadline
+        self.manual_grace_seconds = manual_grace_seconds
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -42,15 +49,28 @@ class PipelineFinishedTrigger(BaseTrigger):
                 "pipeline_id": self.pipeline_id,
                 "poll_seconds": self.poll_seconds,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "deadline": self.deadline,
+                "manual_grace_seconds": self.manual_grace_seconds,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from include.pipeline_wait import WaitBounds, wait_verdict
         from pdm_orchestrator.hooks.gitlab import GitLabError, GitLabHook
 
         hook = GitLabHook(self.gitlab_conn_id)
+        bounds = WaitBounds(
+            deadline=(
+                datetime.fromisoformat(self.deadline)
+                if self.deadline
+                else datetime.now(UTC) + timedelta(days=365)
+            ),
+            manual_grace=timedelta(seconds=self.manual_grace_seconds),
+        )
         errors = 0
+        manual_since: datetime | None = None
         while True:
+            now = datetime.now(UTC)
             try:
                 pipeline = await asyncio.to_thread(hook.pipeline, self.project, self.pipeline_id)
                 errors = 0
@@ -62,8 +82,22 @@ class PipelineFinishedTrigger(BaseTrigger):
                         {"status": "error", "message": str(exc), "pipeline_id": self.pipeline_id}
                     )
                     return
+                if now >= bounds.deadline:
+                    yield TriggerEvent(
+                        {
+                            "status": "error",
+                            "message": f"deadline passed: {exc}",
+                            "pipeline_id": self.pipeline_id,
+                        }
+                    )
+                    return
             else:
                 if pipeline.finished:
                     yield TriggerEvent({"status": "finished", "pipeline": pipeline.to_dict()})
+                    return
+                manual_since = (manual_since or now) if pipeline.status == "manual" else None
+                verdict = wait_verdict(pipeline.status, now, bounds, manual_since)
+                if verdict:
+                    yield TriggerEvent({"status": verdict, "pipeline": pipeline.to_dict()})
                     return
             await asyncio.sleep(self.poll_seconds)
