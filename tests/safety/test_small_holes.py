@@ -112,5 +112,5 @@ def test_an_override_without_a_reason_fails_at_once():
 
     from pdm_orchestrator.params import gate_overrides
 
-    with pytest.raises(AirflowFailException, match="override_reason: overriding gates needs a reason"):
+    with pytest.raises(AirflowFailException, match="overriding gates needs a reason"):
         gate_overrides({"override_gates": ["traffic"], "override_reason": ""})
