@@ -32,6 +32,7 @@ def respond(
     from sqlalchemy import select
 
     deadline = time.monotonic() + timeout
+    time.sleep(5)  # let dag.test() create its run first
     while time.monotonic() < deadline:
         with create_session() as session:
             ti = session.scalars(
@@ -59,6 +60,14 @@ def respond(
 
 def respond_in_background(dag_id: str, task_id: str, option: str | None, comment: str = "", **kw: Any):
     """Start `respond` in a thread; returns (thread, result dict filled with 'seen' or 'error')."""
+    # Import Airflow's modules here, in the caller's thread: importing them in the thread while dag.test()
+    # imports in the main one can deadlock on the import locks.
+    import airflow.models.hitl  # noqa: F401
+    import airflow.models.taskinstance  # noqa: F401
+    import airflow.models.trigger  # noqa: F401
+    import airflow.triggers.base  # noqa: F401
+    import airflow.utils.session  # noqa: F401
+
     result: dict[str, Any] = {}
 
     def run() -> None:
