@@ -36,7 +36,10 @@ def response_timeout(env: dict[str, str] | None = None) -> timedelta:
 
 
 def compare_url(web_base: str, project: str, from_sha: str | None, to_sha: str | None) -> str | None:
-    """GitLab's web compare page between two SHAs (route `/<project>/-/compare/<from>...<to>`), if both known."""
+    """GitLab's web compare page between two SHAs, if both are known.
+
+    gitlabhq's routes map `compare/:from...:to` to `compare#show` (config/routes/repository.rb; today under the
+    project's `/-/` scope — the scope itself is unverified here, older releases had no `/-/`)."""
     if not (web_base and project and from_sha and to_sha):
         return None
     base = web_base.rstrip("/").removesuffix("/api/v4")
