@@ -17,6 +17,7 @@ from include.policy import load_policy
 from include.policy.names import environment_names
 from pdm_orchestrator import outcome_view, policy_guard
 from pdm_orchestrator import run_steps as steps
+from pdm_orchestrator.operators.approval import TASK_REQUEST_APPROVAL, PdmApprovalOperator
 from pdm_orchestrator.operators.pipeline import TriggerPdmPipelineOperator
 from pdm_orchestrator.params import pdm_params, validate_run_params
 from pdm_orchestrator.sensors.gates import GATE_TASKS, GateSensor, recheck_all
@@ -41,6 +42,8 @@ Runs GitLab's post-deploy migration (PDM) pipeline on **{env}** when the pending
 2. **classify_pending** — each migration's class (noop, background, data, schema_heavy, cleanup, unknown).
 3. **record_snapshot** — the audit store gets what is pending, before any decision.
 4. **choose_path** — nothing pending, a human must decide (unknown), waiting on {after}, or the gates.
+   **request_approval** — a run that needs a human asks for one in Required Actions (approve → the gates;
+   reject or no answer in time → `rejected` / `approval_expired`); any other run passes straight through.
 5. **gate_window, gate_low_traffic, gate_no_deploy_lock, gate_rollback_safe** — one deferrable sensor per
    gate: the one still deferred is the one holding the run (no worker slot held); an overridden gate says so.
 6. **decide** — re-checks every gate at one instant; triggers only if all are open or overridden with a
@@ -57,6 +60,9 @@ Runs GitLab's post-deploy migration (PDM) pipeline on **{env}** when the pending
 Policy: `{policy}`.
 """
 
+APPROVAL_DOC = """Asks a person (Browse → Required Actions) when a migration is unknown, its class needs approval, or
+annotations conflict: Approve goes on to the gates, Reject or no answer within PDM_APPROVAL_TIMEOUT_HOURS
+(default 24) ends the run (`rejected`, `approval_expired`). Runs that need nobody pass straight through."""
 
 GATE_DOCS = {
     "window": "Waits for an allowed window of the run's class (calendar windows minus change locks, or the "
@@ -109,7 +115,8 @@ def build(environment: str) -> DAG:
         @task.branch(task_id=steps.TASK_CHOOSE_PATH)
         def choose_path(snapshot, **context):
             chosen = steps.choose_path(snapshot, POLICY_PATH, context)
-            return list(GATE_TASKS.values()) if chosen == steps.TASK_WAIT_FOR_GATES else chosen
+            # The approval task asks a human only when the path is needs_human; else it passes on to the gates.
+            return TASK_REQUEST_APPROVAL if chosen == steps.TASK_WAIT_FOR_GATES else chosen
 
         @task.branch(task_id=steps.TASK_DECIDE)
         def decide(**context):
@@ -163,7 +170,17 @@ def build(environment: str) -> DAG:
             retries=3,
         )
         outcome = record_outcome()
-        path >> [*sensors, outcome]
+        approval = PdmApprovalOperator(
+            task_id=TASK_REQUEST_APPROVAL,
+            environment=environment,
+            policy_path=POLICY_PATH,
+            gate_task_ids=list(GATE_TASKS.values()),
+            outcome_task_id=steps.TASK_RECORD_OUTCOME,
+            retries=0,
+            doc_md=APPROVAL_DOC,
+        )
+        path >> [approval, outcome]
+        approval >> [*sensors, outcome]
         verdict >> [trigger, outcome]
         trigger >> outcome
 

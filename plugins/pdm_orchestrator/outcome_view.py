@@ -25,7 +25,14 @@ OUTCOME_TASKS: dict[str, str] = {
     "window_missed": "outcome_window_missed",
     "noop": "outcome_nothing_pending",
     "needs_human": "outcome_needs_human",
+    "rejected": "outcome_rejected",
+    "approval_expired": "outcome_approval_expired",
     "gates_closed": "outcome_environment_busy",
+    "environment_busy": "outcome_environment_busy",
+    "decision_void": "outcome_decision_void",
+    "needs_human_in_flight": "outcome_create_in_flight",
+    "pipeline_timeout": "outcome_pipeline_timeout",
+    "pipeline_parked_manual": "outcome_pipeline_timeout",
     "waiting_on_previous_environment": "outcome_waiting_on_previous_environment",
     "dry_run": "outcome_dry_run",
     "error": "outcome_error",
@@ -38,14 +45,33 @@ OUTCOME_DOCS: dict[str, str] = {
     "outcome_window_missed": "The window this run was created for closed before it could trigger.",
     "outcome_nothing_pending": "No post-deploy migration is pending: nothing to do.",
     "outcome_needs_human": "A migration is unknown, needs approval or conflicts: a person must decide.",
-    "outcome_environment_busy": "A gate other than the window stayed closed: traffic, a deploy lock or rollback.",
+    "outcome_rejected": "A person rejected the run in Required Actions: who and why are in the note and audit.",
+    "outcome_approval_expired": "Nobody answered the approval request in time: nothing ran.",
+    "outcome_environment_busy": (
+        "Another run or PDM pipeline holds the environment, or a gate other than the window stayed closed."
+    ),
+    "outcome_decision_void": (
+        "The deployed package or the pending set changed while the run waited: the decision is void and the "
+        "next run decides on the new set."
+    ),
+    "outcome_create_in_flight": (
+        "A create was requested but its pipeline was never found: a person must check GitLab before any retry."
+    ),
+    "outcome_pipeline_timeout": (
+        "The PDM pipeline outlived its bound (or waits in manual past the grace): the run fails as an alert."
+    ),
     "outcome_waiting_on_previous_environment": "The migrations have not run on the previous environment yet.",
     "outcome_dry_run": "A dry run: the decision is recorded, nothing was triggered.",
     "outcome_error": "The run failed before an outcome: the note and record_outcome say the first cause.",
 }
 
 
-FAILED_OUTCOME_TASKS = ("outcome_pipeline_failed", "outcome_error")
+FAILED_OUTCOME_TASKS = (
+    "outcome_pipeline_failed",
+    "outcome_create_in_flight",
+    "outcome_pipeline_timeout",
+    "outcome_error",
+)
 """Outcome tasks that fail (red in the grid), so the run fails: Airflow derives a run's state from its leaves."""
 
 

@@ -192,7 +192,7 @@ def record_snapshot(snapshot: dict[str, Any], context: dict[str, Any]) -> None:
 def choose_path(snapshot: dict[str, Any], policy_path: str, context: dict[str, Any]) -> str:
     """Branch on the run's class: nothing to do, a human must decide, waiting on staging, or the gates."""
     from include.classification.classes import MigrationClass
-    from include.decision import WAIT_FOR_GATES
+    from include.decision import NEEDS_HUMAN, WAIT_FOR_GATES
     from include.decision import choose_path as core_choose_path
     from include.policy import load_policy
     from pdm_orchestrator.params import gate_overrides
@@ -238,7 +238,8 @@ def choose_path(snapshot: dict[str, Any], policy_path: str, context: dict[str, A
         path, reason = core_choose_path(migrations, automatic, reason_override)
     context["ti"].xcom_push(key="path", value={"path": path, "reason": reason})
     log.info("path: %s — %s", path, reason)
-    return TASK_WAIT_FOR_GATES if path == WAIT_FOR_GATES else TASK_RECORD_OUTCOME
+    # needs_human goes the gates' way too: the approval task in front of them asks a person first.
+    return TASK_WAIT_FOR_GATES if path in (WAIT_FOR_GATES, NEEDS_HUMAN) else TASK_RECORD_OUTCOME
 
 
 def decide(gates: dict[str, Any], environment: str, context: dict[str, Any]) -> str:
@@ -279,6 +280,10 @@ def record_outcome(
     halt = ti.xcom_pull(task_ids=TASK_TRIGGER, key=HALT_XCOM_KEY)
     failed = sorted(t for t, s in states.items() if s.endswith("failed") or s.endswith("upstream_failed"))
     outcome = summarize(path, decision, pipeline, failed, halt, _first_failure(context, failed))
+    from include.approval import apply_to_outcome
+    from pdm_orchestrator.operators.approval import APPROVAL_XCOM_KEY, TASK_REQUEST_APPROVAL
+
+    outcome = apply_to_outcome(outcome, ti.xcom_pull(task_ids=TASK_REQUEST_APPROVAL, key=APPROVAL_XCOM_KEY))
     outcome["task_states"] = states
     snapshot = ti.xcom_pull(task_ids=TASK_CLASSIFY) or {}
     if outcome["outcome"] == "pipeline_succeeded" and snapshot.get("deployed"):

@@ -45,7 +45,9 @@ def test_flow_shape(dagbag):
     assert "pdm" in dag.tags
     assert dag.get_task("discover_pending").downstream_task_ids == {"classify_pending"}
     gates = {"gate_window", "gate_low_traffic", "gate_no_deploy_lock", "gate_rollback_safe"}
-    assert dag.get_task("choose_path").downstream_task_ids == gates | {"record_outcome"}
+    # The approval task stands between the branch and the gates (it asks a human only when one is needed).
+    assert dag.get_task("choose_path").downstream_task_ids == {"request_approval", "record_outcome"}
+    assert dag.get_task("request_approval").downstream_task_ids == gates | {"record_outcome"}
     for sensor in gates:
         task = dag.get_task(sensor)
         assert task.downstream_task_ids == {"decide"}
@@ -56,7 +58,7 @@ def test_flow_shape(dagbag):
     assert outcome.downstream_task_ids == {"show_outcome"}
     shown = dag.get_task("show_outcome")
     assert shown.trigger_rule == "all_done"
-    assert "outcome_pipeline_succeeded" in shown.downstream_task_ids and len(shown.downstream_task_ids) == 10
+    assert "outcome_pipeline_succeeded" in shown.downstream_task_ids and len(shown.downstream_task_ids) == 15
     for task in dag.tasks:
         assert task.doc_md or dag.doc_md
 

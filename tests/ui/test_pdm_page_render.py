@@ -60,3 +60,39 @@ def test_last_runs_show_overrides_and_local_times():
     assert "toLocaleString" in page  # the viewer's zone
     assert "Nothing pending: the last run's pipeline 42 ran what was pending." in page
     assert "None pending at the last run" not in page
+
+
+def test_last_runs_show_approvals_who_when_why():
+    from pdm_orchestrator.ui.app import _approvals_by_run, render_page
+
+    events = [
+        _event(
+            "approval",
+            {"decision": "rejected", "by": "bob", "at": "2026-12-03T09:05:00+00:00", "comment": "<not now>"},
+        ),
+        _event("approval_expired", {"decision": "expired", "by": None, "at": None}, run_id="scheduled__2"),
+    ]
+    approvals = _approvals_by_run(events)
+    assert approvals[("pdm_gprd", "scheduled__2")]["decision"] == "expired"
+    status = EnvironmentStatus("gprd")
+    base = {"dag_id": "pdm_gprd", "recorded_at": "2026-12-03T09:10:00+00:00", "reason": "-"}
+    status.last_runs = [
+        {
+            **base,
+            "run_id": "manual__1",
+            "outcome": "rejected",
+            "approval": approvals[("pdm_gprd", "manual__1")],
+        },
+        {
+            **base,
+            "run_id": "scheduled__2",
+            "outcome": "approval_expired",
+            "approval": approvals[("pdm_gprd", "scheduled__2")],
+        },
+    ]
+    page = render_page([status], None, NOW)
+    assert "<th>approval</th>" in page
+    assert (
+        "rejected by bob <time datetime='2026-12-03T09:05:00+00:00'>" in page and ": &lt;not now&gt;" in page
+    )
+    assert "expired unanswered" in page

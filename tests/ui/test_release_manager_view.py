@@ -241,3 +241,80 @@ def test_the_pdm_page_draws_the_next_7_days(product):
     for label in ("The next 7 days", "schema_heavy may run", "predicted next run"):
         assert label in text, label
     assert "UTC" not in local or local.endswith("UTC")  # rewritten by the browser into its own zone
+
+
+def _awaiting_approval(product: MakeRun, dag_id: str, run_id: str) -> bool:
+    return product.task_states(dag_id, run_id).get("request_approval") == "awaiting_input"
+
+
+def _answer_in_the_ui(page, product: MakeRun, dag_id: str, run_id: str, option: str, comment: str, shot: str):
+    """Open the run's Required Actions form, write the comment, press the option (as a release manager)."""
+    page.goto(f"{product.base}/dags/{dag_id}/runs/{run_id}/tasks/request_approval/required_actions")
+    page.get_by_text("Diff of the pending range in GitLab").first.wait_for(timeout=90_000)
+    field = page.locator("#element_comment")
+    field.wait_for(timeout=90_000)
+    field.fill(comment)
+    page.screenshot(path=str(SHOTS / f"rm-approval-{shot}-request.png"), full_page=True)
+    page.get_by_role("button", name=option, exact=True).first.click()
+    page.get_by_text("response successful").first.wait_for(timeout=90_000)
+    page.screenshot(path=str(SHOTS / f"rm-approval-{shot}-answered.png"), full_page=True)
+
+
+def test_an_approval_granted_and_one_rejected_in_required_actions(product):
+    """A run that needs a human waits in Required Actions; one is rejected, one approved, from the real UI."""
+    from playwright.sync_api import sync_playwright
+
+    good = product.policy.read_text()
+    policy = yaml.safe_load(good)
+    policy["environments"]["gprd"].pop("after", None)  # gprd's migrations need not wait for gstg here
+    for name, rule in policy["classes"].items():
+        if name not in ("noop", "unknown"):
+            rule["approval_required"] = True  # every class with work needs a person's approval
+    product.policy.write_text(yaml.safe_dump(policy, sort_keys=False))  # read by each run's tasks
+    try:
+        product.api("/dags/pdm_gprd", {"is_paused": False}, method="PATCH")
+        rejected = product.api("/dags/pdm_gprd/dagRuns", {"logical_date": None, "conf": {}})["dag_run_id"]
+        product.wait(lambda: _awaiting_approval(product, "pdm_gprd", rejected), 300, "the approval request")
+        with sync_playwright() as playwright:
+            browser, page = browser_page(playwright, product.base, product.token, height=1400)
+            _answer_in_the_ui(
+                page, product, "pdm_gprd", rejected, "Reject", "DBRE review pending", "rejected"
+            )
+            browser.close()
+        run = product.finished("pdm_gprd", rejected)
+        assert run["state"] == "success" and run["note"].startswith("rejected: rejected by admin: DBRE")
+        assert product.task_states("pdm_gprd", rejected)["outcome_rejected"] == "success"
+
+        approved = product.api("/dags/pdm_gprd/dagRuns", {"logical_date": None, "conf": {}})["dag_run_id"]
+        product.wait(lambda: _awaiting_approval(product, "pdm_gprd", approved), 300, "the approval request")
+        with sync_playwright() as playwright:
+            browser, page = browser_page(playwright, product.base, product.token, height=1400)
+            _answer_in_the_ui(
+                page, product, "pdm_gprd", approved, "Approve", "CR 4321: read the diff", "approved"
+            )
+            browser.close()
+        # Approve goes on to the gates (schema_heavy waits for the weekend here); open them by hand to end.
+        product.wait(
+            lambda: product.task_states("pdm_gprd", approved).get("gate_window") in ("deferred", "running"),
+            300,
+            "the gates after the approval",
+        )
+        for gate in ("gate_window", "gate_low_traffic", "gate_no_deploy_lock", "gate_rollback_safe"):
+            product.api(
+                f"/dags/pdm_gprd/dagRuns/{approved}/taskInstances/{gate}",
+                {"new_state": "success"},
+                method="PATCH",
+            )
+        run = product.finished("pdm_gprd", approved, timeout=400)
+        with sync_playwright() as playwright:
+            browser, page = browser_page(playwright, product.base, product.token, height=1400)
+            page.goto(f"{product.base}/pdm/")
+            page.get_by_text("approved by admin").first.wait_for(timeout=90_000)
+            pdm_text = page.inner_text("body")
+            page.locator("td.approval").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / "rm-approval-pdm-page.png"), full_page=True)
+            browser.close()
+    finally:
+        product.policy.write_text(good)
+    assert "CR 4321: read the diff" in pdm_text and "rejected by admin" in pdm_text
+    assert "DBRE review pending" in pdm_text

@@ -55,11 +55,13 @@ def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
         error = "\n".join(filter(None, [error, f"audit store unreachable: {type(exc).__name__}: {exc}"]))
     statuses = []
     overrides = _overrides_by_run(events)
+    approvals = _approvals_by_run(events)
     for name in environments or sorted({e.stream for e in events}):
         env_policy = policy.for_environment(name) if policy is not None else None
         status = environment_status(name, events, env_policy, now)
         for run in status.last_runs:
             run["override"] = overrides.get((run["dag_id"], run["run_id"]))
+            run["approval"] = approvals.get((run["dag_id"], run["run_id"]))
         statuses.append(status)
     return statuses, error
 
@@ -75,6 +77,28 @@ def _overrides_by_run(events: list) -> dict[tuple[str, str], dict[str, Any]]:
                 "reason": next(iter(event.payload["overridden"].values()), None),
             }
     return found
+
+
+def _approvals_by_run(events: list) -> dict[tuple[str, str], dict[str, Any]]:
+    """The answer to each run's approval request (approved/rejected by whom, when, why, or expired)."""
+    found = {}
+    for event in events:
+        if event.kind in ("approval", "approval_expired"):
+            found[(event.dag_id, event.run_id)] = dict(event.payload)
+    return found
+
+
+def _approval_cell(approval: dict[str, Any] | None) -> str:
+    if not approval:
+        return "-"
+    if approval.get("decision") == "expired":
+        return "expired unanswered"
+    esc = html.escape
+    comment = f": {esc(str(approval['comment']))}" if approval.get("comment") else ""
+    return (
+        f"{esc(str(approval.get('decision')))} by {esc(str(approval.get('by')))} "
+        f"{_time(approval.get('at'))}{comment}"
+    )
 
 
 def _time(iso: str | None) -> str:
@@ -274,10 +298,11 @@ def render_page(
                 rows.append(
                     f"<tr><td>{_time(run['recorded_at'])}</td><td><a href='{run_link}'>{esc(run['run_id'])}</a></td>"
                     f"<td>{esc(str(run['outcome']))}</td><td>{pipeline}</td><td>{overridden}</td>"
+                    f"<td class='approval'>{_approval_cell(run.get('approval'))}</td>"
                     f"<td>{esc(str(run.get('reason') or ''))}</td></tr>"
                 )
             parts.append(
-                "<table><tr><th>ended</th><th>run</th><th>outcome</th><th>pipeline</th><th>override</th>"
+                "<table><tr><th>ended</th><th>run</th><th>outcome</th><th>pipeline</th><th>override</th><th>approval</th>"
                 "<th>reason</th></tr>" + "".join(rows) + "</table>"
             )
         else:
