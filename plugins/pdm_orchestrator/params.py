@@ -49,7 +49,10 @@ def pdm_params(environment: str, *, selected_versions: bool = False) -> dict[str
             type="string",
             enum=[environment],
             title="Environment",
-            description="The environment this DAG runs the PDM pipeline on.",
+            description=(
+                "The environment this DAG runs the PDM pipeline on. One run at a time holds it: a run that "
+                "finds another run or a PDM pipeline holding it ends as environment_busy without triggering."
+            ),
             section="Run",
         ),
         "dry_run": Param(
