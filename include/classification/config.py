@@ -83,6 +83,9 @@ class Catalogue:
     model_tables: dict[str, str] = dataclasses.field(default_factory=dict)
     # Tables that only track queued background work: a row write there is `background`, not `data`.
     bookkeeping_tables: frozenset[str] = frozenset()
+    # Tables of the batched-migration machinery: deleting their rows is `background` (what
+    # `delete_batched_background_migration` does); any other write there stays `data`.
+    bookkeeping_deletes: frozenset[str] = frozenset()
     # Redis commands that only read: next to database writes, the writes decide the class.
     redis_reads: frozenset[str] = frozenset()
     # Classes whose objects only build queries or values (`Gitlab::Pagination::Keyset::Order`): a local
@@ -306,6 +309,7 @@ _CATALOGUE_KEYS = {
     "setting_readers",
     "model_tables",
     "bookkeeping_tables",
+    "bookkeeping_deletes",
     "redis_reads",
     "query_builders",
     "model_superclasses",
@@ -376,6 +380,7 @@ def _load_catalogue(path: str, _mtime: float) -> Catalogue:
         setting_readers=names("setting_readers"),
         model_tables=_model_tables(name, data.get("model_tables") or {}),
         bookkeeping_tables=names("bookkeeping_tables"),
+        bookkeeping_deletes=names("bookkeeping_deletes"),
         redis_reads=names("redis_reads"),
         query_builders=frozenset(n.removeprefix("::") for n in names("query_builders")),
         model_superclasses=names("model_superclasses"),

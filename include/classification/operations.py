@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     pass
 
 C = MigrationClass
+# Calls and SQL kinds that only delete rows.
+ROW_DELETERS = frozenset({"delete_all", "destroy_all", "delete_by", "destroy_by", "delete", "destroy"})
+
+
+def deletes_rows(helper: str) -> bool:
+    """Whether an operation's helper (`X.delete_all`, `execute (DELETE)`) only deletes rows."""
+    return helper.endswith(" (DELETE)") or helper.rsplit(".", 1)[-1] in ROW_DELETERS
 
 
 class OperationRecorder(ReaderState):
@@ -32,6 +39,9 @@ class OperationRecorder(ReaderState):
         if cls is C.DATA and table is not None and table in self.catalogue.bookkeeping_tables:
             # Rows that only track queued background work (job-tracking rows deleted before re-queuing).
             cls, rationale = C.BACKGROUND, f"{rationale}; {table} only tracks background migration jobs"
+        elif cls is C.DATA and table in self.catalogue.bookkeeping_deletes and deletes_rows(helper):
+            cls = C.BACKGROUND
+            rationale = f"{rationale}; withdraws a batched background migration ({table}), as delete_batched_background_migration does"
         self.operations.append(Operation(helper, table, line, cls, rationale))
 
     def add_rule(self, rule: HelperRule, helper: str, args: list[Node], line: int) -> None:

@@ -26,6 +26,8 @@ SIMPLE_DECLARATION = re.compile(
 )
 SENDERS = frozenset({"send", "public_send", "__send__"})
 QUOTERS = frozenset({"quote_table_name", "quote_column_name", "quote_ident"})
+# Class methods of a model that give its table's name (`Model.table_name`, `Model.quoted_table_name`).
+MODEL_TABLE_READERS = frozenset({"table_name", "quoted_table_name"})
 # A query built with Arel or a relation, given as SQL: a SELECT whatever its conditions.
 SELECT_BUILDERS = frozenset({"project", "to_sql"})
 TO_COLLECTION = frozenset(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from include.classification.classes import MigrationClass
 from include.classification.rails import (
+    MODEL_TABLE_READERS,
     QUOTERS,
     RUBY_COLLECTIONS,
     TO_COLLECTION,
@@ -135,6 +136,14 @@ class ValueReader(ReaderState):
             method = self.text(node.child_by_field_name("method"))
             if method in ("freeze", "to_s", "to_sym", "dup", "strip", "squish", "to_i", "strip_heredoc"):
                 return self.literal(node.child_by_field_name("receiver"))
+            receiver = node.child_by_field_name("receiver")
+            if (
+                method in MODEL_TABLE_READERS
+                and receiver is not None
+                and node.child_by_field_name("arguments") is None
+            ):
+                # `Metrics.table_name` of a model the migration defines is that model's fixed table.
+                return self.relation_table(receiver)
             if method in QUOTERS:
                 # `quote_table_name(:x)` is the name x (quoted): the table stays readable in SQL.
                 arguments = node.child_by_field_name("arguments")
