@@ -58,3 +58,63 @@ def test_daily_policy_runs_heavy_work_only_in_its_windows_and_fits_them():
     assert max(r.start for r in outcome.runs) - min(r.start for r in outcome.runs) > timedelta(
         days=5
     ) / timedelta(minutes=1)
+
+
+# -- the starvation guard (gates.deploy_lock.forecast.max_hold) -------------------------------------------
+
+
+def _overlapping_forecast(held: timedelta | None, max_hold: timedelta | None):
+    from datetime import UTC, datetime
+
+    from include.gates.deploy_forecast import DeployForecast, DeploymentExpectation, DurationEstimate
+
+    now = datetime(2026, 1, 6, 22, 0, tzinfo=UTC)
+    expected = DeploymentExpectation(now + timedelta(minutes=30), "test cadence", 10)
+    duration = DurationEstimate(timedelta(hours=1), "test batch")
+    return now, DeployForecast(expected, duration, held=held, max_hold=max_hold)
+
+
+def test_an_overlap_closes_the_gate_until_the_batch_was_held_max_hold():
+    from include.gates.deploy_lock import DeployLockObservation, evaluate_deploy_lock
+
+    for held, max_hold, is_open in [
+        (None, timedelta(hours=36), False),  # no PDM run known: the guard stays off (fail closed)
+        (timedelta(hours=35), timedelta(hours=36), False),
+        (timedelta(hours=36), None, False),  # no max_hold: the overlap always closes the gate
+        (timedelta(hours=36), timedelta(hours=36), True),
+    ]:
+        now, forecast = _overlapping_forecast(held, max_hold)
+        result = evaluate_deploy_lock(now, DeployLockObservation(forecast=forecast))
+        assert result.open is is_open, (held, max_hold, result.reason)
+        if is_open:
+            assert "accepted" in result.reason and "max_hold 1d 12h" in result.reason
+
+
+def test_a_deployment_running_still_closes_the_gate_past_max_hold():
+    from include.deployments import Deployment
+    from include.gates.deploy_lock import DeployLockObservation, evaluate_deploy_lock
+
+    now, forecast = _overlapping_forecast(timedelta(hours=40), timedelta(hours=36))
+    running = Deployment(1, "gprd", "a" * 40, "ref", "running", now, None)
+    result = evaluate_deploy_lock(now, DeployLockObservation([running], forecast=forecast))
+    assert not result.open
+
+
+def test_waiting_since_is_the_first_deployment_finished_after_the_last_run():
+    from datetime import UTC, datetime
+
+    from include.gates.deploy_forecast import waiting_since
+
+    t = [datetime(2026, 1, 6, h, tzinfo=UTC) for h in range(24)]
+    assert waiting_since([t[1], t[5], t[9], None], t[4]) == t[5]
+    assert waiting_since([t[1], t[2]], t[4]) is None  # nothing deployed since the run: nothing waits
+    assert waiting_since([t[1], t[5]], None) == t[1]  # no run in the history: since the first deployment
+    assert waiting_since([], None) is None  # nothing known: the guard stays off
+
+
+def test_max_hold_is_loaded_and_defaults_off(tmp_path):
+    policy = load_policy(str(DAILY)).for_environment("gprd")
+    assert policy.gates.deploy_lock.forecast.max_hold == timedelta(hours=48)
+    assert ForecastSettings().max_hold is None
+    shipped = load_policy(str(PROJECT_ROOT / "config" / "policy.yaml")).for_environment("gprd")
+    assert shipped.gates.deploy_lock.forecast.max_hold is None
