@@ -147,6 +147,7 @@ class OrchestratorPolicy:
         self._profiles: dict[int, tuple[Any, str | None]] = {}
         self._issues = {}
         self._decisions: dict[tuple[Any, ...], Any] = {}
+        self._batches: dict[tuple[Any, ...], DurationEstimate] = {}
         self._verdicts: dict[MigrationClass, tuple[bool, float]] = {}
         self.gate_checks = 0
         labels = set(self.policy.gates.rollback.incident_labels_any)
@@ -313,16 +314,21 @@ class OrchestratorPolicy:
         if settings is None or not settings.enabled or settings.per_migration_quantile is None:
             return None
         recent = view.minute - settings.duration_history.total_seconds() / 60
+        first = bisect.bisect_left([run.start for run in view.runs], recent)
+        classes = [MigrationClass.parse(m["class"]) for m in pending]
+        # The prediction depends only on the runs learned from and the batch's classes: reuse it until
+        # either changes (a new run, a run ageing out of duration_history, another pending set).
+        key = (len(view.runs), first, tuple(sorted(c.rank for c in classes)))
+        if key in self._batches:
+            return self._batches[key]
         history: dict[MigrationClass, list[float]] = {}
-        for run in view.runs:
-            if run.start < recent:
-                continue
+        for run in view.runs[first:]:
             for item in run.executed:
                 known = self.effective_class(item.migration)
                 history.setdefault(known, []).append((item.end - item.start) * 60)
         defaults = {cls: settings.per_migration_default for cls in MigrationClass}
-        return predict_batch_duration(
-            [MigrationClass.parse(m["class"]) for m in pending],
+        estimate = predict_batch_duration(
+            classes,
             history,
             defaults,
             BatchDurationSettings(
@@ -332,6 +338,10 @@ class OrchestratorPolicy:
                 min_samples=settings.min_samples,
             ),
         )
+        if len(self._batches) > 4096:
+            self._batches.clear()
+        self._batches[key] = estimate
+        return estimate
 
     def _deploy_lock(self, view: View, cls: MigrationClass, batch: DurationEstimate | None = None) -> Any:
         """Nothing holds the environment (the engine asks only then); with the policy's next-deployment
