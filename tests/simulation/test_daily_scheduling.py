@@ -118,3 +118,31 @@ def test_max_hold_is_loaded_and_defaults_off(tmp_path):
     assert ForecastSettings().max_hold is None
     shipped = load_policy(str(PROJECT_ROOT / "config" / "policy.yaml")).for_environment("gprd")
     assert shipped.gates.deploy_lock.forecast.max_hold is None
+
+
+def test_the_simulated_orchestrator_runs_a_held_batch_once_max_hold_has_passed(tmp_path):
+    """A batch predicted longer than every gap between deployments never runs without the guard; with it,
+    it runs once the first deployment that brought it finished `max_hold` ago (the DAG's reading)."""
+    from tests.simulation.support import migration
+
+    # Deployments every 3 h, 1 h each, all week: 100 min free between two, never 210 min (20 × 10m + 10m).
+    deployments = [(30.0 + 180.0 * k, 60.0) for k in range(56)]  # the last starts Sun 21:30
+    batch = [migration(i, MigrationClass.CLEANUP, 1.0) for i in range(20)]
+    text = DAILY.read_text()
+    assert "max_hold: 48h" in text
+    outcomes = {}
+    for name, value in (("guard", "48h"), ("none", "null")):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text.replace("max_hold: 48h", f"max_hold: {value}"))
+        policy = load_policy(str(path)).for_environment("gprd")
+        world = tiny_world(deployments, batch)
+        outcomes[name] = (world, simulate(world, OrchestratorPolicy(policy, "gprd", (480, 960))))
+    world, held = outcomes["none"]
+    assert held.runs == [], "without the guard the batch should wait: it fits no gap"
+    world, guarded = outcomes["guard"]
+    assert len(guarded.runs) == 1
+    first_end = 30.0 + 60.0  # the deployment that brought the batch
+    assert guarded.runs[0].start - first_end >= 48 * 60
+    policy = load_policy(str(tmp_path / "guard.yaml")).for_environment("gprd")
+    assert policy.window_verdict(MigrationClass.CLEANUP, world.at(guarded.runs[0].start)).allowed
+    assert score(world, guarded, policy).heavy_peak_min == 0
