@@ -146,3 +146,47 @@ def test_the_simulated_orchestrator_runs_a_held_batch_once_max_hold_has_passed(t
     policy = load_policy(str(tmp_path / "guard.yaml")).for_environment("gprd")
     assert policy.window_verdict(MigrationClass.CLEANUP, world.at(guarded.runs[0].start)).allowed
     assert score(world, guarded, policy).heavy_peak_min == 0
+
+
+def test_the_dag_reads_the_guard_wait_from_gitlab_as_the_simulator_does(monkeypatch):
+    """gate_checks.deploy_forecast (the DAG) on GitLab's answers: the environment's deployments and the
+    db/<environment> deployments that record PDM runs give the same wait as waiting_since in the simulator."""
+    from datetime import UTC, datetime
+
+    import pdm_orchestrator.hooks.audit as audit_hook
+    from include.deployments import Deployment
+    from include.gates.deploy_forecast import waiting_since
+    from pdm_orchestrator import gate_checks
+
+    class Store:
+        def pdm_run_durations(self, environment, run_class, since):
+            return []
+
+    class Audit:
+        def __init__(self, conn_id):
+            pass
+
+        def get_conn(self):
+            return Store()
+
+    monkeypatch.setattr(audit_hook, "AuditHook", Audit)
+    now = datetime(2026, 1, 8, 22, 0, tzinfo=UTC)
+    at = [datetime(2026, 1, 6, h, tzinfo=UTC) for h in range(0, 24, 3)]
+
+    def deployment(i: int, env: str, start: datetime, minutes: int = 60, status: str = "success"):
+        return Deployment(i, env, f"{i:040x}", f"ref{i}", status, start, start + timedelta(minutes=minutes))
+
+    app = [deployment(i, "gprd", start) for i, start in enumerate(at)]
+    pdm_runs = [deployment(100, "db/gprd", at[2] + timedelta(minutes=90), 20)]
+
+    class GitLab:
+        def recent_deployments(self, project, environment, since):
+            return pdm_runs if environment == "db/gprd" else app
+
+    policy = load_policy(str(DAILY)).for_environment("gprd")
+    forecast = gate_checks.deploy_forecast(policy, "gprd", MigrationClass.CLEANUP, now, GitLab())
+    assert forecast.error is None and forecast.max_hold == timedelta(hours=48)
+    # The last PDM run started at 07:30; the first deployment finished after it is the 09:00 one (10:00).
+    expected = waiting_since([d.finished_at for d in app], pdm_runs[0].created_at)
+    assert expected == at[3] + timedelta(minutes=60)
+    assert forecast.held == now - expected
