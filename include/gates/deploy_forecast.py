@@ -71,6 +71,14 @@ class DeployForecast:
     expected: DeploymentExpectation | None = None
     duration: DurationEstimate | None = None
     error: str | None = None
+    # Starvation guard (policy `max_hold`): how long migrations have waited with no PDM run, and the limit
+    # past which a predicted overlap is accepted (the deployment waits) rather than holding the batch again.
+    held: timedelta | None = None
+    max_hold: timedelta | None = None
+
+    def hold_exceeded(self) -> bool:
+        """True when the batch has been held at least `max_hold`: an overlap no longer closes the gate."""
+        return self.held is not None and self.max_hold is not None and self.held >= self.max_hold
 
 
 def expect_next_deployment(
@@ -197,7 +205,7 @@ def overlap_reason(now: datetime, forecast: DeployForecast) -> str | None:
     if expected is None or duration is None or expected.expected_at is None:
         return None
     ends = now + duration.duration
-    if ends <= expected.expected_at:
+    if ends <= expected.expected_at or forecast.hold_exceeded():
         return None
     return (
         f"predicted PDM of {_human(duration.duration)} ({duration.basis}) would end {_clock(ends)}, after the "
@@ -212,10 +220,27 @@ def describe(now: datetime, forecast: DeployForecast) -> str:
         return "no forecast"
     if expected.expected_at is None:
         return f"no deployment expected ({expected.basis})"
+    ends = now + duration.duration
+    if ends > expected.expected_at and forecast.hold_exceeded():
+        return (
+            f"predicted PDM of {_human(duration.duration)} may delay the deployment expected "
+            f"{_clock(expected.expected_at)}: accepted, migrations have waited {_human(forecast.held)} with no "
+            f"PDM run (max_hold {_human(forecast.max_hold)})"
+        )
     return (
         f"predicted PDM of {_human(duration.duration)} ends {_clock(now + duration.duration)}, before the next "
         f"deployment expected {_clock(expected.expected_at)}"
     )
+
+
+def waiting_since(finished: Iterable[datetime | None], last_run_started: datetime | None) -> datetime | None:
+    """When the oldest pending migration became pending, at the latest: the first deployment that finished
+    after the last PDM run started (that run executed everything pending then; every later migration came
+    with such a deployment). With no PDM run in the history read (`last_run_started` None), the first
+    deployment seen: what is pending has waited at least since then. None when no such deployment is known:
+    the starvation guard then stays off (fail closed, the overlap keeps closing the gate)."""
+    later = [f for f in finished if f is not None and (last_run_started is None or f > last_run_started)]
+    return min(later) if later else None
 
 
 def _clock(moment: datetime) -> str:

@@ -74,6 +74,7 @@ FORECAST_KEYS = (
     "pipeline_overhead",
     "min_samples",
     "per_migration_default",
+    "max_hold",
 )
 HEALTH_KEYS = ("apdex_query", "min_apdex", "error_ratio_query", "max_error_ratio", "max_staleness")
 LOCK_KINDS = {
@@ -791,6 +792,7 @@ class _Parser:
                 positive=True,
             )
             or base.per_migration_default,
+            max_hold=self.duration(spec.get("max_hold"), f"{path}.max_hold", None, positive=True),
         )
 
     def rollback_health(self, value: Any) -> RollbackHealthSettings | None:

@@ -47,6 +47,10 @@ class ForecastSettings:
     pipeline_overhead: timedelta = timedelta(minutes=10)
     min_samples: int = 10
     per_migration_default: timedelta = timedelta(minutes=10)  # GitLab.com's post-deploy time limit
+    # Starvation guard: once nothing has run for this long while migrations wait, a predicted overlap
+    # with the next deployment no longer closes the gate (that deployment may wait for the run instead of
+    # the batch growing night after night); None: the overlap always closes it.
+    max_hold: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -603,6 +607,7 @@ def _forecast_dict(forecast: ForecastSettings) -> dict[str, Any]:
         "pipeline_overhead": format_duration(forecast.pipeline_overhead),
         "min_samples": forecast.min_samples,
         "per_migration_default": format_duration(forecast.per_migration_default),
+        "max_hold": format_duration(forecast.max_hold) if forecast.max_hold else None,
     }
 
 

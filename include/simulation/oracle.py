@@ -131,6 +131,11 @@ def search_schedule(world: World, policy: Any, max_age_days: float, per_day: int
     min_bake = {cls: policy.class_rule(cls).min_bake.total_seconds() / 60.0 for cls in MigrationClass}
     danger = [i for i in world.incidents if i.severity <= world.rollback_severity]
     overhead = world.pipeline_overhead
+    # Run length does not depend on the order: prefix sums give it at once, and a run with no peak step
+    # anywhere in it needs no per-migration integral (most candidates are chosen off-peak).
+    work = [0.0]
+    for index in order:
+        work.append(work[-1] + migrations[index].duration)
 
     def cost(previous: float, start: float) -> tuple[float, ...] | None:
         lo, hi = bisect.bisect_right(pend, previous), bisect.bisect_right(pend, start)
@@ -138,21 +143,23 @@ def search_schedule(world: World, policy: Any, max_age_days: float, per_day: int
             return None
         if start - pend[lo] > limit:
             return None
-        chosen = sorted((migrations[order[i]] for i in range(lo, hi)), key=lambda m: (m.version, m.id))
         heavy = load = 0.0
-        cursor = start + overhead
-        for m in chosen:
-            if m.actual in HEAVY_CLASSES:
-                heavy += meter.peak_minutes(cursor, cursor + m.duration)
-            load += meter.peak_load(cursor, cursor + m.duration)
-            cursor += m.duration
+        cursor = start + overhead + (work[hi] - work[lo])
+        if meter.peak_minutes(start + overhead, cursor) > 0:
+            chosen = sorted((migrations[order[i]] for i in range(lo, hi)), key=lambda m: (m.version, m.id))
+            cursor = start + overhead
+            for m in chosen:
+                if m.actual in HEAVY_CLASSES:
+                    heavy += meter.peak_minutes(cursor, cursor + m.duration)
+                load += meter.peak_load(cursor, cursor + m.duration)
+                cursor += m.duration
         blocked, _ = calendar.blocked(start, cursor)
         package = calendar.package_at(start)
         moved = package >= 0 and package != (calendar.package_at(previous) if previous >= 0 else -1)
         incident = 1.0 if moved and any(i.open_at(start) for i in danger) else 0.0
         bake_short = 0.0
         if moved:
-            strictest = most_restrictive(m.actual for m in chosen)
+            strictest = most_restrictive(migrations[order[i]].actual for i in range(lo, hi))
             bake_short = 1.0 if start - calendar.ends[package] < min_bake[strictest] else 0.0
         return (round(heavy, 6), round(load, 6), round(blocked, 6), incident, bake_short, 1.0)
 

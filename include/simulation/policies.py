@@ -146,6 +146,9 @@ class OrchestratorPolicy:
         self._baselines = {}
         self._profiles: dict[int, tuple[Any, str | None]] = {}
         self._issues = {}
+        self._decisions: dict[tuple[Any, ...], Any] = {}
+        self._batches: dict[tuple[Any, ...], DurationEstimate] = {}
+        self._verdicts: dict[MigrationClass, tuple[bool, float]] = {}
         self.gate_checks = 0
         labels = set(self.policy.gates.rollback.incident_labels_any)
         for index, incident in enumerate(world.incidents):
@@ -170,21 +173,10 @@ class OrchestratorPolicy:
 
     def wants_run(self, view: View) -> RunRequest | None:
         self._review(view)
-        pending = [
-            {"class": self.effective_class(m).value, "path": m.path, "version": m.version, "id": m.id}
-            for m, _ in view.pending
-        ]
-        chosen: frozenset[int] | None = None
-        if self.execution_mode == "selected_versions":
-            pending = select_versions(pending, self._allowed_now(view))
-            if not pending:  # the DAG's "nothing_allowed_now": the first pending migration cannot run now
-                return None
-            chosen = frozenset(m["id"] for m in pending)
-        cls = run_class(pending)
-        rule = self.policy.class_rule(cls)
-        path, _ = choose_path(pending, rule.automatic)
-        if path == NEEDS_HUMAN:
+        decided = self._classified(view)
+        if decided is None:
             return None
+        pending, chosen, cls, rule = decided
         if self._sleep.get(cls, -1.0) > view.minute:
             return None
         now = view.now
@@ -214,19 +206,71 @@ class OrchestratorPolicy:
     def extra_manual_actions(self) -> int:
         return len(self.review_instants_used)
 
-    def _allowed_now(self, view: View) -> Any:
-        """run_steps.select_for_run's predicate: the class rule is automatic and its windows allow it now
-        (judged once per class and step)."""
-        now = view.now
+    def _classified(self, view: View) -> tuple[list[dict[str, Any]], frozenset[int] | None, Any, Any] | None:
+        """What the DAG's classify/select steps give for the pending set: (the run's migrations, the
+        selected ids or None, run class, class rule), or None when nothing may run (a human is needed, or
+        selected_versions selects nothing now).
+
+        The pending list only grows at its end between runs, and a run removes what it executed, so
+        (length, first id, last id, reviews done) identifies it; with selected_versions the windows'
+        verdicts of its classes are part of the key. The answer is cached on that key: the product's
+        functions are called once per distinct input instead of every 5 minutes.
+        """
+        items = view.pending
+        key: tuple[Any, ...] = (len(items), items[0][0].id, items[-1][0].id, len(self.reviewed))
+        allowed = None
+        if self.execution_mode == "selected_versions":
+            classes = {self.effective_class(m) for m, _ in items}
+            allowed = self._allowed_now(view, classes)
+            key += tuple(sorted((c.rank, allowed(c)) for c in classes))
+        if key in self._decisions:
+            return self._decisions[key]
+        pending = [
+            {"class": self.effective_class(m).value, "path": m.path, "version": m.version, "id": m.id}
+            for m, _ in items
+        ]
+        chosen: frozenset[int] | None = None
+        decided: tuple[list[dict[str, Any]], frozenset[int] | None, Any, Any] | None = None
+        if allowed is not None:
+            pending = select_versions(pending, allowed)
+            chosen = frozenset(m["id"] for m in pending)
+        if pending:  # empty: the DAG's "nothing_allowed_now", the first pending migration cannot run now
+            cls = run_class(pending)
+            rule = self.policy.class_rule(cls)
+            path, _ = choose_path(pending, rule.automatic)
+            if path != NEEDS_HUMAN:
+                decided = (pending, chosen, cls, rule)
+        if len(self._decisions) > 4096:
+            self._decisions.clear()
+        self._decisions[key] = decided
+        return decided
+
+    def _allowed_now(self, view: View, classes: set[MigrationClass]) -> Any:
+        """run_steps.select_for_run's predicate: the class rule is automatic and its windows allow it now.
+
+        A calendar verdict holds until the window it is in closes (`closes_at`) or the next one opens
+        (`next_opens_at`), so it is reused until then; classes with learned windows are judged every step.
+        """
         verdicts: dict[MigrationClass, bool] = {}
-
-        def allowed(cls: MigrationClass) -> bool:
-            if cls not in verdicts:
-                rule = self.policy.class_rule(cls)
-                verdicts[cls] = rule.automatic and self.policy.window_verdict(cls, now).allowed
-            return verdicts[cls]
-
-        return allowed
+        for cls in classes:
+            cached = self._verdicts.get(cls)
+            if cached is not None and cached[1] > view.minute:
+                verdicts[cls] = cached[0]
+                continue
+            rule = self.policy.class_rule(cls)
+            if not rule.automatic:
+                verdicts[cls] = False
+                self._verdicts[cls] = (False, float("inf"))
+                continue
+            verdict = self.policy.window_verdict(cls, view.now)
+            verdicts[cls] = verdict.allowed
+            learned = getattr(self.policy, "learned_windows", None) or {}
+            if any(name in learned for name in rule.windows):
+                continue
+            until = verdict.closes_at if verdict.allowed else verdict.next_opens_at
+            valid = self.world.minute_of(until) if until is not None else view.minute + 1440.0
+            self._verdicts[cls] = (verdict.allowed, valid)
+        return verdicts.__getitem__
 
     # -- observations, as the hooks would report them ---------------------------------------------------
     def _window(self, view: View, cls: MigrationClass) -> Any:
@@ -270,16 +314,21 @@ class OrchestratorPolicy:
         if settings is None or not settings.enabled or settings.per_migration_quantile is None:
             return None
         recent = view.minute - settings.duration_history.total_seconds() / 60
+        first = bisect.bisect_left([run.start for run in view.runs], recent)
+        classes = [MigrationClass.parse(m["class"]) for m in pending]
+        # The prediction depends only on the runs learned from and the batch's classes: reuse it until
+        # either changes (a new run, a run ageing out of duration_history, another pending set).
+        key = (len(view.runs), first, tuple(sorted(c.rank for c in classes)))
+        if key in self._batches:
+            return self._batches[key]
         history: dict[MigrationClass, list[float]] = {}
-        for run in view.runs:
-            if run.start < recent:
-                continue
+        for run in view.runs[first:]:
             for item in run.executed:
                 known = self.effective_class(item.migration)
                 history.setdefault(known, []).append((item.end - item.start) * 60)
         defaults = {cls: settings.per_migration_default for cls in MigrationClass}
-        return predict_batch_duration(
-            [MigrationClass.parse(m["class"]) for m in pending],
+        estimate = predict_batch_duration(
+            classes,
             history,
             defaults,
             BatchDurationSettings(
@@ -289,6 +338,10 @@ class OrchestratorPolicy:
                 min_samples=settings.min_samples,
             ),
         )
+        if len(self._batches) > 4096:
+            self._batches.clear()
+        self._batches[key] = estimate
+        return estimate
 
     def _deploy_lock(self, view: View, cls: MigrationClass, batch: DurationEstimate | None = None) -> Any:
         """Nothing holds the environment (the engine asks only then); with the policy's next-deployment
@@ -296,7 +349,12 @@ class OrchestratorPolicy:
         settings = getattr(self.policy.gates.deploy_lock, "forecast", None)
         if settings is None or not settings.enabled:
             return evaluate_deploy_lock(view.now, DeployLockObservation())
-        from include.gates.deploy_forecast import DeployForecast, expect_next_deployment, predict_pdm_duration
+        from include.gates.deploy_forecast import (
+            DeployForecast,
+            expect_next_deployment,
+            predict_pdm_duration,
+            waiting_since,
+        )
 
         now = view.now
         since = view.minute - settings.history.total_seconds() / 60
@@ -309,8 +367,20 @@ class OrchestratorPolicy:
             gap_percentile=settings.gap_percentile,
             weekly_pattern=settings.weekly_pattern,
         )
+        # The starvation guard's clock, from what the DAG reads too: the deployments' finish times and the
+        # last PDM run's start (GitLab's db/<environment> deployments).
+        held = None
+        if settings.max_hold is not None:
+            # Both read over the forecast's `history`, as gate_checks.deploy_forecast reads them from GitLab.
+            last_run = view.runs[-1].start if view.runs and view.runs[-1].start >= since else None
+            waiting = waiting_since(
+                [self.world.at(d.end) for d in view.deployments if d.start >= since],
+                self.world.at(last_run) if last_run is not None else None,
+            )
+            held = now - waiting if waiting is not None else None
         if batch is not None:
-            return evaluate_deploy_lock(now, DeployLockObservation(forecast=DeployForecast(expected, batch)))
+            forecast = DeployForecast(expected, batch, held=held, max_hold=settings.max_hold)
+            return evaluate_deploy_lock(now, DeployLockObservation(forecast=forecast))
         recent = view.minute - settings.duration_history.total_seconds() / 60
         durations = [(r.end - r.start) * 60 for r in view.runs if r.run_class is cls and r.start >= recent]
         duration = predict_pdm_duration(
@@ -321,7 +391,7 @@ class OrchestratorPolicy:
             class_max=self.policy.class_rule(cls).max_predicted_duration,
             default=settings.default_duration,
         )
-        forecast = DeployForecast(expected=expected, duration=duration)
+        forecast = DeployForecast(expected=expected, duration=duration, held=held, max_hold=settings.max_hold)
         return evaluate_deploy_lock(now, DeployLockObservation(forecast=forecast))
 
     def _traffic(self, view: View, cls: MigrationClass) -> TrafficObservation:

@@ -149,7 +149,12 @@ def deploy_lock_gate(
 
 def deploy_forecast(policy: Any, environment: str, cls: MigrationClass, now: datetime, hook: Any) -> Any:
     """The next deployment expected (GitLab history) and the predicted PDM duration (audit store)."""
-    from include.gates.deploy_forecast import DeployForecast, expect_next_deployment, predict_pdm_duration
+    from include.gates.deploy_forecast import (
+        DeployForecast,
+        expect_next_deployment,
+        predict_pdm_duration,
+        waiting_since,
+    )
     from pdm_orchestrator.hooks.gitlab import GitLabError
 
     settings = policy.gates.deploy_lock.forecast
@@ -183,7 +188,20 @@ def deploy_forecast(policy: Any, environment: str, cls: MigrationClass, now: dat
         class_max=policy.class_rule(cls).max_predicted_duration,
         default=settings.default_duration,
     )
-    return DeployForecast(expected=expected, duration=duration)
+    held = None
+    if settings.max_hold is not None:
+        # The starvation guard: PDM runs are recorded as deployments to db/<environment>; the oldest pending
+        # migration waits since the first deployment that finished after the last run started.
+        try:
+            pdm_runs = hook.recent_deployments(
+                policy.gitlab.application_project, env.db_environment, now - settings.history
+            )
+        except GitLabError as exc:
+            return DeployForecast(error=f"past PDM runs unreadable: {exc}")
+        last_run = max((d.created_at for d in pdm_runs if d.created_at), default=None)
+        since = waiting_since((d.finished_at for d in deployments if d.status == "success"), last_run)
+        held = now - since if since is not None else None
+    return DeployForecast(expected=expected, duration=duration, held=held, max_hold=settings.max_hold)
 
 
 def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
