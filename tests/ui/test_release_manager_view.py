@@ -234,9 +234,10 @@ def test_the_gate_that_holds_a_run_is_the_sensor_shown_deferred(product):
             page.goto(f"{product.base}/dags/pdm_gprd/runs/{run_id}/tasks/gate_low_traffic")
             page.get_by_text("OVERRIDDEN by admin").first.wait_for(timeout=90_000)
             page.screenshot(path=str(SHOTS / "rm-view-gate-overridden-log.png"), full_page=True)
-            page.goto(f"{product.base}/dags/pdm_gprd/runs/{run_id}")
+            # The grid: the run's column has one purple (deferred) cell, in the row gate_no_deploy_lock.
+            page.goto(f"{product.base}/dags/pdm_gprd")
             page.get_by_text("gate_no_deploy_lock").first.wait_for(timeout=90_000)
-            page.screenshot(path=str(SHOTS / "rm-view-gate-deferred-run.png"), full_page=True)
+            page.screenshot(path=str(SHOTS / "rm-view-gate-deferred-grid.png"), full_page=True)
             browser.close()
         assert "deferred" in held_page.lower()  # the task's page shows its state
         # Lifting the lock lets the sensor's next poll open the gate; the dry run then ends on its own.
