@@ -14,6 +14,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TriggerRule, task
 
 from include.policy import load_policy
+from include.policy.durations import format_duration
 from include.policy.names import environment_names
 from pdm_orchestrator import outcome_view, policy_guard
 from pdm_orchestrator import run_steps as steps
@@ -61,8 +62,8 @@ Policy: `{policy}`.
 """
 
 APPROVAL_DOC = """Asks a person (Browse → Required Actions) when a migration is unknown, its class needs approval, or
-annotations conflict: Approve goes on to the gates, Reject or no answer within PDM_APPROVAL_TIMEOUT_HOURS
-(default 24) ends the run (`rejected`, `approval_expired`). Runs that need nobody pass straight through."""
+annotations conflict: Approve goes on to the gates, Reject or no answer within the policy's approval.timeout
+({timeout}) ends the run (`rejected`, `approval_expired`). Runs that need nobody pass straight through."""
 
 GATE_DOCS = {
     "window": "Waits for an allowed window of the run's class (calendar windows minus change locks, or the "
@@ -176,8 +177,9 @@ def build(environment: str) -> DAG:
             policy_path=POLICY_PATH,
             gate_task_ids=list(GATE_TASKS.values()),
             outcome_task_id=steps.TASK_RECORD_OUTCOME,
+            timeout=POLICY.approval.timeout,
             retries=0,
-            doc_md=APPROVAL_DOC,
+            doc_md=APPROVAL_DOC.format(timeout=format_duration(POLICY.approval.timeout)),
         )
         path >> [approval, outcome]
         approval >> [*sensors, outcome]

@@ -21,11 +21,14 @@ TIMEOUT_ENV = "PDM_APPROVAL_TIMEOUT_HOURS"
 MAX_LISTED = 30
 
 
-def response_timeout(env: dict[str, str] | None = None) -> timedelta:
-    """How long a request waits for an answer: `PDM_APPROVAL_TIMEOUT_HOURS`, else 24 h; must be positive."""
+def response_timeout(configured: timedelta = DEFAULT_TIMEOUT, env: dict[str, str] | None = None) -> timedelta:
+    """How long a request waits for an answer: the policy's `approval.timeout` (`configured`, default 24 h).
+
+    `PDM_APPROVAL_TIMEOUT_HOURS` in the Airflow components' environment overrides it (an operator's escape
+    hatch, e.g. a shorter wait on a test instance); it must be a positive number of hours."""
     raw = (env if env is not None else os.environ).get(TIMEOUT_ENV)
     if raw is None or raw.strip() == "":
-        return DEFAULT_TIMEOUT
+        return configured
     try:
         hours = float(raw)
     except ValueError:

@@ -23,4 +23,4 @@ for path in (str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")):
 
 TEST_HOME.mkdir(parents=True, exist_ok=True)
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.prometheus"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.prometheus", "tests.support.product"]

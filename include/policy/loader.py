@@ -15,10 +15,12 @@ import yaml
 
 from include.classification.classes import MigrationClass
 from include.policy.calendar import allowed_blocks, covering, lock_blocks
-from include.policy.durations import parse_duration
+from include.policy.durations import format_duration, parse_duration
 from include.policy.errors import PolicyError
 from include.policy.learned import LEARNED_SOURCES, LearnedWindow
 from include.policy.model import (
+    DEFAULT_APPROVAL_TIMEOUT,
+    ApprovalSettings,
     ClassRule,
     DeployLockSettings,
     EnvironmentPolicy,
@@ -56,7 +58,9 @@ TOP_KEYS = (
     "prometheus",
     "environments",
     "notifications",
+    "approval",
 )
+MAX_APPROVAL_TIMEOUT = timedelta(days=30)
 WINDOW_KEYS = ("days", "start", "end", "timezone", "description")
 LEARNED_WINDOW_KEYS = ("learned", "max_age", "description")
 PROFILE_KEYS = ("weeks", "low_percentile")
@@ -420,6 +424,7 @@ class _Parser:
         prometheus = self.mapping(data.get("prometheus"), "prometheus", ("conn_id",))
         environments = self.parse_environments(data.get("environments"))
         notifications = self.parse_notifications(data.get("notifications"))
+        approval = self.parse_approval(data.get("approval"))
         prometheus_conn_id = self.text(prometheus.get("conn_id"), "prometheus.conn_id", "prometheus_default")
         pipeline_vars = getattr(getattr(gitlab, "pdm_pipeline", None), "variables", None) or {}
         if mode == "selected_versions" and not any("{versions}" in str(v) for v in pipeline_vars.values()):
@@ -444,6 +449,7 @@ class _Parser:
             environments=environments,
             notifications=notifications,
             learned_windows=dict(self.learned_windows),
+            approval=approval,
         )
         self.check_every_class_can_run(policy)
         if not self.prefix:
@@ -943,6 +949,20 @@ class _Parser:
             slack_conn_id=self.text(slack.get("conn_id"), "notifications.slack.conn_id"),
             grafana_conn_id=self.text(grafana.get("conn_id"), "notifications.grafana.conn_id"),
         )
+
+    def parse_approval(self, value: Any) -> ApprovalSettings:
+        """`approval.timeout`: how long a request waits for an answer (a duration > 0, at most 30 days)."""
+        spec = self.mapping(value, "approval", ("timeout",))
+        timeout = self.duration(
+            spec.get("timeout"), "approval.timeout", DEFAULT_APPROVAL_TIMEOUT, positive=True
+        )
+        if timeout is not None and timeout > MAX_APPROVAL_TIMEOUT:
+            self.error(
+                "approval.timeout",
+                f"must be at most {format_duration(MAX_APPROVAL_TIMEOUT)}, got {spec.get('timeout')!r} "
+                "(a request nobody answers for that long is forgotten: let it expire and ask again)",
+            )
+        return ApprovalSettings(timeout=timeout or DEFAULT_APPROVAL_TIMEOUT)
 
     # -- contradictions -----------------------------------------------------------------------------
     def check_every_class_can_run(self, policy: Policy) -> None:

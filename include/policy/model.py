@@ -156,6 +156,16 @@ class NotificationSettings:
     grafana_conn_id: str | None = None
 
 
+DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class ApprovalSettings:
+    """How long a run that needs a human waits in Required Actions before it ends `approval_expired`."""
+
+    timeout: timedelta = DEFAULT_APPROVAL_TIMEOUT
+
+
 @dataclass(frozen=True)
 class EnvironmentPolicy:
     name: str
@@ -214,6 +224,7 @@ class Policy:
     # Windows whose hours come from the stored traffic profile (include/policy/learned.py); the calendar
     # methods below see only `windows`, `window_verdict` adds these when given a profile.
     learned_windows: dict[str, LearnedWindow] = field(default_factory=dict)
+    approval: ApprovalSettings = field(default_factory=ApprovalSettings)
 
     def __post_init__(self) -> None:
         self._locks = lock_blocks(self.locks)
@@ -326,6 +337,7 @@ class Policy:
                 "slack": {"conn_id": self.notifications.slack_conn_id},
                 "grafana": {"conn_id": self.notifications.grafana_conn_id},
             },
+            "approval": {"timeout": format_duration(self.approval.timeout)},
         }
 
     # -- calendar -----------------------------------------------------------------------------------

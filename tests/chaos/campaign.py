@@ -32,6 +32,11 @@ import psycopg2
 from tests.chaos.rig import Rig
 from tests.support.scenarios import APP, BACKGROUND, NEW_SHA, RELEASE_TOOLS
 
+# The sensor a high or invalid traffic holds: each gate is its own sensor (issue 16). The campaign waited for the
+# former single `wait_for_gates` task, which no longer exists: 90 s lost per such round, and the "package deployed
+# while a run waits" fault never injected.
+TRAFFIC_SENSOR = "gate_low_traffic"
+
 DAG = "pdm_gprd"
 KILL_POINTS = ("before_request", "during_request", "after_create", "while_recording")
 GITLAB_FAULTS = (
@@ -297,7 +302,7 @@ class Campaign:
             if backfilled:
                 self.faults[f"{len(runs)} concurrent runs of gprd"] += 1
         if plan["deploy_during_wait"] or plan["nan_metrics"]:
-            waiting = self.wait_until(lambda: self.ti(runs[0], "wait_for_gates")["state"] == "deferred", 90)
+            waiting = self.wait_until(lambda: self.ti(runs[0], TRAFFIC_SENSOR)["state"] == "deferred", 90)
             if plan["deploy_during_wait"] and waiting:
                 self.deploy_package()
                 self.faults["package deployed while a run waits"] += 1

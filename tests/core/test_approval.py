@@ -25,12 +25,17 @@ SNAPSHOT = {
 }
 
 
-def test_timeout_default_and_configured():
-    assert approval.response_timeout({}) == timedelta(hours=24)
-    assert approval.response_timeout({"PDM_APPROVAL_TIMEOUT_HOURS": "0.5"}) == timedelta(minutes=30)
+def test_timeout_from_the_policy_unless_the_environment_overrides_it():
+    assert approval.response_timeout(env={}) == timedelta(hours=24)
+    assert approval.response_timeout(timedelta(hours=6), env={}) == timedelta(hours=6)
+    assert approval.response_timeout(
+        timedelta(hours=6), env={"PDM_APPROVAL_TIMEOUT_HOURS": " "}
+    ) == timedelta(hours=6)
+    override = {"PDM_APPROVAL_TIMEOUT_HOURS": "0.5"}
+    assert approval.response_timeout(timedelta(hours=6), env=override) == timedelta(minutes=30)
     for bad in ("soon", "0", "-1"):
         with pytest.raises(ValueError, match="PDM_APPROVAL_TIMEOUT_HOURS"):
-            approval.response_timeout({"PDM_APPROVAL_TIMEOUT_HOURS": bad})
+            approval.response_timeout(env={"PDM_APPROVAL_TIMEOUT_HOURS": bad})
 
 
 def test_compare_url_from_the_api_base():

@@ -48,6 +48,12 @@ def test_flow_shape(dagbag):
     # The approval task stands between the branch and the gates (it asks a human only when one is needed).
     assert dag.get_task("choose_path").downstream_task_ids == {"request_approval", "record_outcome"}
     assert dag.get_task("request_approval").downstream_task_ids == gates | {"record_outcome"}
+    # The request expires after the policy's approval.timeout (PDM_APPROVAL_TIMEOUT_HOURS may override it).
+    from include.approval import response_timeout
+    from include.policy import load_policy
+
+    expected = response_timeout(load_policy(os.environ["PDM_POLICY_FILE"]).approval.timeout)
+    assert dag.get_task("request_approval").response_timeout == expected
     for sensor in gates:
         task = dag.get_task(sensor)
         assert task.downstream_task_ids == {"decide"}

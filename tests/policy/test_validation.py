@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import timedelta
 
 import pytest
 
@@ -388,3 +389,27 @@ def test_batch_forecast_keys_are_read():
     forecast = parse_policy(data, source=SOURCE).gates.deploy_lock.forecast
     assert (forecast.gap_percentile, forecast.weekly_pattern) == (5, False)
     assert (forecast.per_migration_quantile, forecast.min_samples) == (70, 4)
+
+
+def test_approval_timeout_is_a_policy_key_with_a_24h_default():
+    data = shipped_data()
+    data.pop("approval", None)
+    assert parse_policy(data, source=SOURCE).approval.timeout == timedelta(hours=24)
+    data["approval"] = {"timeout": "6h30m"}
+    policy = parse_policy(data, source=SOURCE)
+    assert policy.approval.timeout == timedelta(hours=6, minutes=30)
+    assert policy.to_dict()["approval"] == {"timeout": "390m"}
+
+
+@pytest.mark.parametrize(
+    ("approval", "expected"),
+    [
+        ({"timeout": "0m"}, "config/policy.yaml: approval.timeout: must be longer than zero, got '0m'"),
+        ({"timeout": 24}, "config/policy.yaml: approval.timeout: expected a duration with a unit"),
+        ({"timeout": "31d"}, "config/policy.yaml: approval.timeout: must be at most 30d, got '31d'"),
+        ({"timeout_hours": 24}, 'approval.timeout_hours: unknown key (did you mean "timeout"?'),
+        ("24h", "config/policy.yaml: approval: "),
+    ],
+)
+def test_a_bad_approval_timeout_is_refused_with_its_key_path(approval, expected):
+    assert expected in problems(lambda d: d.update(approval=approval))

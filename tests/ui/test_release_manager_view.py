@@ -1,23 +1,21 @@
-"""The release manager's view in a real browser (Chromium via Playwright) against `make run`: the form refusing
-an override without a reason, each run's outcome in the grid and its note, a valid override running to a
-pipeline, and a broken policy shown (DAGs still listed, runs failing closed, the PDM page saying why) and
-recovered. Screenshots go to /tmp/rm-view-*.png."""
+"""The release manager's view in a real browser (Chromium via Playwright) against the session's `make run`
+(tests/support/product.py): the form refusing an override without a reason, each run's outcome in the grid and
+its note, a valid override running to a pipeline, a broken policy shown (DAGs still listed, runs failing closed,
+the PDM page saying why) and recovered, the gate sensor that holds a run shown deferred (an overridden one saying
+so), the PDM page's picture, and approvals answered in Required Actions. Screenshots go to /tmp/rm-view-*.png."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import subprocess
-import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.browser import browser_page, fill_json_field
-from tests.support.processes import call_json, free_port, wait_for
+from tests.support.product import MakeRun
 
 pytestmark = pytest.mark.slow
 
@@ -25,91 +23,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("PDM_UI_SHOTS", "/tmp"))
 
 
-class MakeRun:
-    """`make run` on free ports with its own home and a policy file the test may edit."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.ports = {name: free_port() for name in ("airflow", "gitlab", "exporter", "prometheus")}
-        self.home = tmp / "airflow"
-        self.policy = tmp / "policy.yaml"
-        shutil.copy(PROJECT_ROOT / "config" / "policy.local.yaml", self.policy)
-        self.log = tmp / "make-run.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        env.update(
-            PDM_RUN_DIR=str(tmp / "run"),
-            PDM_AIRFLOW_HOME=str(self.home),
-            PDM_AIRFLOW_PORT=str(self.ports["airflow"]),
-            PDM_SANDBOX_GITLAB_PORT=str(self.ports["gitlab"]),
-            PDM_TRAFFIC_EXPORTER_PORT=str(self.ports["exporter"]),
-            PDM_PROMETHEUS_PORT=str(self.ports["prometheus"]),
-            PDM_POLICY_FILE=str(self.policy),
-        )
-        with self.log.open("w") as out:
-            self.proc = subprocess.Popen(
-                ["make", "run"],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.base = f"http://127.0.0.1:{self.ports['airflow']}"
-        self.token = ""
-
-    def wait(self, predicate, timeout: float, what: str):
-        def died():
-            return f"make run exited with {self.proc.returncode}" if self.proc.poll() is not None else None
-
-        return wait_for(predicate, timeout, what, lambda: self.log.read_text()[-4000:], died)
-
-    def api(self, path: str, data=None, method=None):
-        return call_json(f"{self.base}/api/v2{path}", self.token, data, method)
-
-    def start(self) -> MakeRun:
-        self.wait(
-            lambda: call_json(f"{self.base}/api/v2/monitor/health")["scheduler"]["status"] == "healthy",
-            400,
-            "health",
-        )
-        password = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())[
-            "admin"
-        ]
-        self.token = call_json(f"{self.base}/auth/token", None, {"username": "admin", "password": password})[
-            "access_token"
-        ]
-        self.wait(
-            lambda: {d["dag_id"] for d in self.api("/dags")["dags"]} >= {"pdm_gprd", "pdm_gstg"},
-            240,
-            "the PDM DAGs",
-        )
-        return self
-
-    def finished(self, dag_id: str, run_id: str, timeout: float = 300) -> dict:
-        url = f"/dags/{dag_id}/dagRuns/{run_id}"
-        self.wait(lambda: self.api(url)["state"] in ("success", "failed"), timeout, f"{run_id} to finish")
-        # show_outcome sets the note right before its outcome task: give the API a moment to return it.
-        time.sleep(2)
-        return self.api(url)
-
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        found = self.api(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100")["task_instances"]
-        return {t["task_id"]: t["state"] for t in found}
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def product(tmp_path_factory):
-    run = MakeRun(tmp_path_factory.mktemp("rm-view"))
-    try:
-        yield run.start()
-    finally:
-        run.stop()
+@pytest.fixture
+def product(pdm_product: MakeRun) -> MakeRun:
+    """The session's one `make run` (tests/support/product.py), shared with tests/smoke."""
+    return pdm_product
 
 
 def _open_trigger_form(page, run: MakeRun, dag_id: str):
@@ -140,6 +57,10 @@ def test_the_form_refuses_an_override_without_a_reason(product):
 def test_each_run_shows_its_outcome_in_the_grid_and_its_note(product):
     from playwright.sync_api import sync_playwright
 
+    # A new package on gstg and gprd: gstg has work, and gprd waits until gstg has run it, whatever the
+    # session's earlier tests ran.
+    product.publish_package()
+    before = product.run_ids("pdm_gstg")
     product.api("/dags/pdm_gprd", {"is_paused": False}, method="PATCH")
     dry = product.api("/dags/pdm_gprd/dagRuns", {"logical_date": None, "conf": {"dry_run": True}})
     # A valid override from the form: a real pipeline in the sandbox GitLab.
@@ -155,7 +76,12 @@ def test_each_run_shows_its_outcome_in_the_grid_and_its_note(product):
         browser.close()
     override = product.wait(
         lambda: next(
-            (r for r in product.api("/dags/pdm_gstg/dagRuns")["dag_runs"] if r["run_type"] == "manual"), None
+            (
+                r
+                for r in product.api("/dags/pdm_gstg/dagRuns?limit=100")["dag_runs"]
+                if r["run_type"] == "manual" and r["dag_run_id"] not in before
+            ),
+            None,
         ),
         60,
         "the run triggered from the form",
@@ -241,6 +167,89 @@ def test_the_pdm_page_draws_the_next_7_days(product):
     for label in ("The next 7 days", "schema_heavy may run", "predicted next run"):
         assert label in text, label
     assert "UTC" not in local or local.endswith("UTC")  # rewritten by the browser into its own zone
+
+
+def _log_text(product: MakeRun, dag_id: str, run_id: str, task_id: str) -> str:
+    """The task's first try's log as the REST API serves it (the log the UI shows)."""
+    found = product.api(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1?full_content=true")
+    return json.dumps(found, ensure_ascii=False)
+
+
+def test_the_gate_that_holds_a_run_is_the_sensor_shown_deferred(product):
+    """One gate closed (an explicit deploy lock), one overridden, two open: exactly the closed gate's sensor
+    is deferred, and its log says which gate, why and until when; the overridden one says so."""
+    from playwright.sync_api import sync_playwright
+
+    good = product.policy.read_text()
+    policy = yaml.safe_load(good)
+    policy["environments"]["gprd"].pop("after", None)  # gprd's migrations need not wait for gstg here
+    policy.pop("change_locks", None)  # the windows below open on any day the test runs
+    for name, rule in policy["classes"].items():
+        if name != "unknown":
+            rule["windows"] = ["any_time"]
+            rule.pop("min_bake", None)  # the general 1 h bake: the test package finished ~3 h ago
+    policy["gates"]["deploy_lock"].pop("forecast", None)  # only the explicit lock holds the environment
+    lock_until = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    lock = {"holder": "ui-test", "reason": "hotfix deploy in progress", "expires_at": lock_until.isoformat()}
+    override = {"gates": ["traffic"], "reason": "UI test: traffic reviewed by the SRE on call"}
+    product.publish_package()
+    product.policy.write_text(yaml.safe_dump(policy, sort_keys=False))  # read by each run's tasks
+    product.api("/variables", {"key": "pdm_lock_gprd", "value": json.dumps(lock)})
+    locked = True
+    try:
+        product.api("/dags/pdm_gprd", {"is_paused": False}, method="PATCH")
+        run_id = product.api(
+            "/dags/pdm_gprd/dagRuns", {"logical_date": None, "conf": {"dry_run": True, "override": override}}
+        )["dag_run_id"]
+        held = {
+            "gate_window": "success",
+            "gate_low_traffic": "success",
+            "gate_rollback_safe": "success",
+            "gate_no_deploy_lock": "deferred",
+        }
+        states = product.wait(
+            lambda: (
+                (s := product.task_states("pdm_gprd", run_id))
+                and all(s.get(t) == v for t, v in held.items())
+                and s
+            ),
+            300,
+            "the deploy-lock sensor deferred and the other gates done",
+        )
+        assert {t: states[t] for t in held} == held, states
+        held_log = _log_text(product, "pdm_gprd", run_id, "gate_no_deploy_lock")
+        assert "gate deploy_lock: closed" in held_log, held_log
+        assert "explicit lock by ui-test" in held_log and "hotfix deploy in progress" in held_log, held_log
+        assert lock_until.isoformat() in held_log, held_log  # until when
+        traffic_log = _log_text(product, "pdm_gprd", run_id, "gate_low_traffic")
+        assert "gate traffic: OVERRIDDEN by admin" in traffic_log and override["reason"] in traffic_log
+        window_log = _log_text(product, "pdm_gprd", run_id, "gate_window")
+        assert "gate window: open" in window_log, window_log
+        with sync_playwright() as playwright:
+            browser, page = browser_page(playwright, product.base, product.token, height=1200)
+            page.goto(f"{product.base}/dags/pdm_gprd/runs/{run_id}/tasks/gate_no_deploy_lock")
+            page.get_by_text("explicit lock by ui-test").first.wait_for(timeout=90_000)
+            held_page = page.inner_text("body")
+            page.screenshot(path=str(SHOTS / "rm-view-gate-deferred-log.png"), full_page=True)
+            page.goto(f"{product.base}/dags/pdm_gprd/runs/{run_id}/tasks/gate_low_traffic")
+            page.get_by_text("OVERRIDDEN by admin").first.wait_for(timeout=90_000)
+            page.screenshot(path=str(SHOTS / "rm-view-gate-overridden-log.png"), full_page=True)
+            # The grid: the run's column has one purple (deferred) cell, in the row gate_no_deploy_lock.
+            page.goto(f"{product.base}/dags/pdm_gprd")
+            page.get_by_text("gate_no_deploy_lock").first.wait_for(timeout=90_000)
+            page.screenshot(path=str(SHOTS / "rm-view-gate-deferred-grid.png"), full_page=True)
+            browser.close()
+        assert "deferred" in held_page.lower()  # the task's page shows its state
+        # Lifting the lock lets the sensor's next poll open the gate; the dry run then ends on its own.
+        product.api("/variables/pdm_lock_gprd", method="DELETE")
+        locked = False
+        run = product.finished("pdm_gprd", run_id, timeout=300)
+        assert run["state"] == "success", run
+        assert product.task_states("pdm_gprd", run_id)["gate_no_deploy_lock"] == "success"
+    finally:
+        if locked:
+            product.api("/variables/pdm_lock_gprd", method="DELETE")
+        product.policy.write_text(good)
 
 
 def _awaiting_approval(product: MakeRun, dag_id: str, run_id: str) -> bool:

@@ -4,12 +4,14 @@ One task between `choose_path` and the gate sensors. A run that can go on its ow
 to the gates (nothing is asked). A run that needs a human (`needs_human`: unknown class, `approval_required`,
 an annotation conflict) writes a request with the pending migrations and a diff link, then waits without a
 worker slot (Airflow 3.3 parks the task in `awaiting_input`). Approve branches to the gates; Reject, or no
-answer before the timeout, branches to `record_outcome`. Every answer and every expiry is audited.
+answer within the policy's `approval.timeout`, branches to `record_outcome`. Every answer and every expiry is
+audited.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLBranchOperator
@@ -23,13 +25,14 @@ TASK_REQUEST_APPROVAL = "request_approval"
 APPROVAL_XCOM_KEY = "approval"
 
 
-def _timeout():
-    """The configured bound, or the default with a warning: a typo must not make the DAGs vanish."""
+def _timeout(configured: timedelta) -> timedelta:
+    """The policy's bound unless the environment overrides it; a bad override falls back to the policy's
+    value with a warning (a typo in an environment variable must not make the DAGs vanish)."""
     try:
-        return approval.response_timeout()
+        return approval.response_timeout(configured)
     except ValueError as exc:
-        log.warning("%s; using the default %s", exc, approval.DEFAULT_TIMEOUT)
-        return approval.DEFAULT_TIMEOUT
+        log.warning("%s; using the policy's approval.timeout %s", exc, configured)
+        return configured
 
 
 class PdmApprovalOperator(HITLBranchOperator):
@@ -42,6 +45,7 @@ class PdmApprovalOperator(HITLBranchOperator):
         policy_path: str,
         gate_task_ids: list[str],
         outcome_task_id: str,
+        timeout: timedelta = approval.DEFAULT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         kwargs.pop("params", None)  # the DAG's run params are not the request's form (only the comment is)
@@ -57,7 +61,7 @@ class PdmApprovalOperator(HITLBranchOperator):
                     description="Why you approve or reject (recorded in the audit with your name).",
                 )
             },
-            response_timeout=_timeout(),
+            response_timeout=_timeout(timeout),
             **kwargs,
         )
         self.environment = environment
