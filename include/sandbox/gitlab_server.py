@@ -589,8 +589,8 @@ class _Handler(ResourceApi, ControlApi, BaseHTTPRequestHandler):
             access.require(who, "list_deployments", project)
             return self._environments(project, tail, query)
         if head == "repository" and method == "GET":
-            endpoint = {"files": "raw_file", "tree": "tree"}.get(tail[0] if tail else "", "compare")
-            access.require(who, endpoint, project)
+            read = {"files": "raw_file", "tree": "tree"}.get(tail[0] if tail else "", "compare")
+            access.require(who, read, project)
             return self._repository(project, tail, query)
         if head == "pipeline" and not tail and method == "POST":
             access.require(who, "create_pipeline", project, write=True)
