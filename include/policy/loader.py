@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from include.classification.classes import MigrationClass
+from include.isotime import parse_iso_datetime
 from include.policy.calendar import allowed_blocks, covering, lock_blocks
 from include.policy.durations import parse_duration
 from include.policy.errors import PolicyError
@@ -406,7 +407,7 @@ class _Parser:
                     day = date.fromisoformat(text)
                     moment = datetime.combine(day + timedelta(days=1 if closing else 0), time(0, 0))
                 else:
-                    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                    moment = parse_iso_datetime(text)
             except ValueError:
                 self.error(
                     path,

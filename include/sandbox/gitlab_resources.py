@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from include.isotime import parse_iso_instant
 from include.sandbox import gitlab_access as access
 from include.sandbox import gitlab_shapes as shapes
 from include.sandbox.gitlab_control import Answer, HttpError
@@ -353,5 +354,4 @@ def _query_time(query: dict[str, str], key: str) -> datetime:
 
 
 def _parse_iso(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "+"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return parse_iso_instant(text.strip().replace(" ", "+"))  # a `+` of an offset arrives as a space
