@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: setup run test test-fast lint format bench chaos clean
+.PHONY: setup run test test-fast lint typecheck format bench chaos clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,9 +26,15 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -p no:cacheprovider -m "not slow" tests
 
+# Style, then the layer contracts of .importlinter (include/ plain Python, plugins/ below dags/).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+# mypy on include/ and plugins/ with the settings and the reasoned exceptions of pyproject.toml.
+typecheck: setup
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff format .

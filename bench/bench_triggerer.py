@@ -45,6 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
+from include.sandbox.lifecycle import free_port  # noqa: E402 - once the project is on sys.path
+
 SIZES = [int(n) for n in os.environ.get("BENCH_TRIGGERS", "100,1000").split(",") if n.strip()]
 POLL_SECONDS = 5  # gates.poll_interval of the bench policy
 SAMPLE_SECONDS = float(os.environ.get("BENCH_SAMPLE_SECONDS", "20"))
@@ -212,12 +214,6 @@ def run_airflow(env: dict[str, str], *args: str, timeout: float = 300) -> str:
     if result.returncode != 0:
         raise BenchError(f"`airflow {' '.join(args)}` failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result.stdout
-
-
-def free_port() -> int:
-    from tests.support.processes import free_port as pick
-
-    return pick()
 
 
 def airflow_env(home: Path, dags: Path, database: str, port: int, policy: Path, gitlab: str, token: str,

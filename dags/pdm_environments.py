@@ -21,7 +21,7 @@ from pdm_orchestrator import run_steps as steps
 from pdm_orchestrator.operators.approval import TASK_REQUEST_APPROVAL, PdmApprovalOperator
 from pdm_orchestrator.operators.pipeline import TriggerPdmPipelineOperator
 from pdm_orchestrator.params import pdm_params, validate_run_params
-from pdm_orchestrator.sensors.gates import GATE_TASKS, GateSensor, recheck_all
+from pdm_orchestrator.sensors.gates import GATE_TASKS, GateSensor
 from pdm_orchestrator.timetables.policy_windows import PolicyWindowTimetable
 
 POLICY_PATH = os.environ.get(
@@ -121,6 +121,8 @@ def build(environment: str) -> DAG:
 
         @task.branch(task_id=steps.TASK_DECIDE)
         def decide(**context):
+            from pdm_orchestrator.sensors.gates import recheck_all
+
             run_class = context["ti"].xcom_pull(task_ids=steps.TASK_CLASSIFY)["run_class"]
             # The sensors answered one by one; the decision needs every gate open at one instant.
             gates = recheck_all(environment, POLICY_PATH, run_class, context)

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from include.isotime import parse_iso_instant
+
 ACTIVE_DEPLOYMENT_STATUSES = ("created", "running", "blocked")
 FINISHED_DEPLOYMENT_STATUSES = ("success", "failed", "canceled", "skipped")
 
@@ -108,4 +110,4 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parse_iso_instant(str(value))

@@ -159,12 +159,12 @@ def render_metrics(statuses: list[EnvironmentStatus]) -> str:
         "pdm_next_window_seconds", "gauge", "Seconds until the next allowed window per class (0: open now)."
     )
     for status in statuses:
-        for cls, window in status.next_windows.items():
+        for class_name, window in status.next_windows.items():
             if window.get("seconds") is not None:
                 lines.append(
                     _sample(
                         "pdm_next_window_seconds",
-                        {"environment": status.environment, "class": cls},
+                        {"environment": status.environment, "class": class_name},
                         window["seconds"],
                     )
                 )

@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.heads:
                 with open(args.heads, encoding="utf-8") as handle:
                     heads = json.load(handle)
-            report = store.verify(heads=heads, require_mac=args.require_mac)
-            print(report.message)
-            return 0 if report.ok else 1
+            chain = store.verify(heads=heads, require_mac=args.require_mac)
+            print(chain.message)
+            return 0 if chain.ok else 1
         elif args.command == "events":
             found = store.events(
                 run_id=args.run_id, dag_id=args.dag_id, stream=args.stream, kind=args.kind, since=args.since

@@ -221,11 +221,12 @@ def describe(now: datetime, forecast: DeployForecast) -> str:
     if expected.expected_at is None:
         return f"no deployment expected ({expected.basis})"
     ends = now + duration.duration
-    if ends > expected.expected_at and forecast.hold_exceeded():
+    held, max_hold = forecast.held, forecast.max_hold
+    if ends > expected.expected_at and held is not None and max_hold is not None and forecast.hold_exceeded():
         return (
             f"predicted PDM of {_human(duration.duration)} may delay the deployment expected "
-            f"{_clock(expected.expected_at)}: accepted, migrations have waited {_human(forecast.held)} with no "
-            f"PDM run (max_hold {_human(forecast.max_hold)})"
+            f"{_clock(expected.expected_at)}: accepted, migrations have waited {_human(held)} with no "
+            f"PDM run (max_hold {_human(max_hold)})"
         )
     return (
         f"predicted PDM of {_human(duration.duration)} ends {_clock(now + duration.duration)}, before the next "

@@ -1,4 +1,5 @@
 """`python -m include.policy check FILE [FILE…]`: validate policy files for merge-request CI.
+`python -m include.policy keys`: every key of the policy with its type and default, from the one schema.
 
 Prints `FILE: ok (…)` for a valid file; for an invalid one prints the same `file: key.path: problem` lines the
 DAGs show, on standard error, and exits 1.
@@ -29,7 +30,16 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     checker = commands.add_parser("check", help="validate policy files; exit 1 if any is invalid")
     checker.add_argument("files", nargs="+", metavar="FILE")
+    commands.add_parser(
+        "keys", help="list every policy key with its type and default (include/policy/schema.py)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "keys":
+        from include.policy.schema import reference
+
+        for path, kind, default in reference():
+            print(f"{path}\t{kind}\t{default}")
+        return 0
     failed = 0
     for path in args.files:
         ok, message = check(path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import difflib
+import hashlib
 import re
 from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from include.classification.classes import MigrationClass
+from include.isotime import parse_iso_datetime
+from include.policy import schema
 from include.policy.calendar import allowed_blocks, covering, lock_blocks
 from include.policy.durations import format_duration, parse_duration
 from include.policy.errors import PolicyError
@@ -36,6 +38,7 @@ from include.policy.model import (
     TrafficGateSettings,
     TrafficProfileSettings,
 )
+from include.policy.schema import DEFAULT_TRAFFIC_QUERY
 from include.policy.windows import (
     DAY_NAMES,
     DatesLock,
@@ -45,84 +48,27 @@ from include.policy.windows import (
     RecurringRule,
 )
 
-TOP_KEYS = (
-    "version",
-    "timezone",
-    "target",
-    "execution_mode",
-    "windows",
-    "change_locks",
-    "classes",
-    "gates",
-    "gitlab",
-    "prometheus",
-    "environments",
-    "notifications",
-    "approval",
-)
+# Every section's keys, from the one schema (include/policy/schema.py).
+TOP_KEYS = schema.keys("")
+WINDOW_KEYS = schema.keys("windows.<name>")
+LEARNED_WINDOW_KEYS = schema.keys("windows.<name> (learned)")
+PROFILE_KEYS = schema.keys("gates.traffic.profile")
+FORECAST_KEYS = schema.keys("gates.deploy_lock.forecast")
+HEALTH_KEYS = schema.keys("gates.rollback.health")
 MAX_APPROVAL_TIMEOUT = timedelta(days=30)
-WINDOW_KEYS = ("days", "start", "end", "timezone", "description")
-LEARNED_WINDOW_KEYS = ("learned", "max_age", "description")
-PROFILE_KEYS = ("weeks", "low_percentile")
-FORECAST_KEYS = (
-    "enabled",
-    "history",
-    "min_share",
-    "safety_factor",
-    "min_runs",
-    "duration_history",
-    "default_duration",
-    "gap_percentile",
-    "weekly_pattern",
-    "per_migration_quantile",
-    "pipeline_overhead",
-    "min_samples",
-    "per_migration_default",
-    "max_hold",
-)
-HEALTH_KEYS = ("apdex_query", "min_apdex", "error_ratio_query", "max_error_ratio", "max_staleness")
 LOCK_KINDS = {
-    "one-off": ("name", "from", "to", "timezone", "description"),
-    "recurring": ("name", "days", "start", "end", "timezone", "description"),
-    "dates": ("name", "dates", "timezone", "description"),
-    "holidays": ("name", "holidays", "timezone", "description"),
+    kind: schema.keys(f"change_locks[i] ({kind})") for kind in ("one-off", "recurring", "dates", "holidays")
 }
 LOCK_KEYS = tuple(dict.fromkeys(k for keys in LOCK_KINDS.values() for k in keys))
-CLASS_KEYS = (
-    "windows",
-    "automatic",
-    "approval_required",
-    "traffic_threshold",
-    "max_predicted_duration",
-    "min_bake",
-)
-GATE_KEYS = ("poll_interval", "max_wait", "traffic", "deploy_lock", "rollback")
-TRAFFIC_KEYS = (
-    "query",
-    "mode",
-    "threshold",
-    "percentile",
-    "baseline_weeks",
-    "sustain",
-    "max_staleness",
-    "health_query",
-    "min_health",
-    "profile",
-)
-DEPLOY_LOCK_KEYS = ("deployment_statuses", "deploy_pipelines", "lock_variable", "forecast")
-ROLLBACK_KEYS = (
-    "min_bake",
-    "incident_projects",
-    "incident_labels_any",
-    "change_request_labels_all",
-    "change_request_labels_any",
-    "health",
-)
-GITLAB_KEYS = ("conn_id", "application_project", "pdm_pipeline", "admin_check_databases")
-PIPELINE_KEYS = ("project", "ref", "trigger", "variables")
-ENV_KEYS = ("deploy_environment", "db_environment", "after", "schedule", "overrides")
+CLASS_KEYS = schema.keys("classes.<class>")
+GATE_KEYS = schema.keys("gates")
+TRAFFIC_KEYS = schema.keys("gates.traffic")
+DEPLOY_LOCK_KEYS = schema.keys("gates.deploy_lock")
+ROLLBACK_KEYS = schema.keys("gates.rollback")
+GITLAB_KEYS = schema.keys("gitlab")
+PIPELINE_KEYS = schema.keys("gitlab.pdm_pipeline")
+ENV_KEYS = schema.keys("environments.<name>")
 PIPELINE_PLACEHOLDERS = ("environment", "sha", "package", "decision_id", "versions")
-DEFAULT_TRAFFIC_QUERY = 'sum(gitlab_component_ops:rate_5m{env="{environment}",type="web"})'
 
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -133,15 +79,39 @@ _MISSING = object()
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Parse and validate a policy file; raises PolicyError naming the file, key path, line and problem."""
+    """Parse and validate a policy file; raises PolicyError naming the file, key path, line and problem.
+
+    A valid policy is kept by its path and content (a Policy is pure): the DAG file and each DAG's
+    timetable load the same file in one parse, and re-reading an unchanged file costs a hash.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
+    key = (str(path), hashlib.sha256(text.encode("utf-8")).hexdigest())
+    policy = _LOADED.get(key)
+    if policy is None:
+        policy = _load_text(path, text)
+        if len(_LOADED) >= 16:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = policy
+    return policy
+
+
+_LOADED: dict[tuple[str, str], Policy] = {}
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_text(path: Path, text: str) -> Policy:
+    """Parse and validate the text of the policy file at `path` (its name goes into every message)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        try:  # libyaml when PyYAML has it: the same nodes and values, a tenth of the time
+            node = yaml.compose(text, Loader=_FAST_LOADER)
+            data = yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 - a safe loader (C or Python)
+        except yaml.YAMLError:  # the message of the pure-Python parser, as before
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -295,6 +265,25 @@ class _Parser:
             self.error(path, f"must be longer than zero, got {value!r}")
         return result
 
+    def declared(self, spec: dict[str, Any], path: str) -> Any:
+        """The setting at `path` read from its section's `spec` with the schema's type, default and bounds."""
+        item = schema.field(path)
+        value = spec.get(item.key)
+        if item.kind == "duration":
+            return self.duration(value, path, item.default, positive=item.positive)
+        if item.kind in ("number", "integer"):
+            number = self.number(
+                value, path, item.default, item.minimum, item.maximum, item.kind == "integer"
+            )
+            return int(number) if item.kind == "integer" else number
+        if item.kind == "choice":
+            return self.choice(value, path, item.choices)
+        if item.kind == "texts":
+            return self.texts(value, path, item.default or ())
+        if item.kind == "text":
+            return self.text(value, path, item.default)
+        raise KeyError(f"{path}: the schema's {item.kind!r} is read by the loader's own code")
+
     def texts(self, value: Any, path: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         if value is None:
             return default
@@ -386,7 +375,7 @@ class _Parser:
                     day = date.fromisoformat(text)
                     moment = datetime.combine(day + timedelta(days=1 if closing else 0), time(0, 0))
                 else:
-                    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                    moment = parse_iso_datetime(text)
             except ValueError:
                 self.error(
                     path,
@@ -414,18 +403,18 @@ class _Parser:
         if version != 1 or isinstance(version, bool):
             self.error("version", f"unsupported policy version {version!r} (this release reads version 1)")
         tz = self.zone(data.get("timezone", "UTC"), "timezone", ZoneInfo("UTC"))
-        target = self.choice(data.get("target"), "target", ("gitlab_com", "self_managed"))
-        mode = self.choice(data.get("execution_mode"), "execution_mode", ("all_pending", "selected_versions"))
+        target = self.declared(data, "target")
+        mode = self.declared(data, "execution_mode")
         windows = self.parse_windows(data.get("windows"), tz)
         locks = self.parse_locks(data.get("change_locks"), tz)
         gates = self.parse_gates(data.get("gates"))
         classes = self.parse_classes(data.get("classes"), {**windows, **self.learned_windows}, gates)
         gitlab = self.parse_gitlab(data.get("gitlab"))
-        prometheus = self.mapping(data.get("prometheus"), "prometheus", ("conn_id",))
+        prometheus = self.mapping(data.get("prometheus"), "prometheus", schema.keys("prometheus"))
         environments = self.parse_environments(data.get("environments"))
         notifications = self.parse_notifications(data.get("notifications"))
         approval = self.parse_approval(data.get("approval"))
-        prometheus_conn_id = self.text(prometheus.get("conn_id"), "prometheus.conn_id", "prometheus_default")
+        prometheus_conn_id = self.declared(prometheus, "prometheus.conn_id")
         pipeline_vars = getattr(getattr(gitlab, "pdm_pipeline", None), "variables", None) or {}
         if mode == "selected_versions" and not any("{versions}" in str(v) for v in pipeline_vars.values()):
             self.error(
@@ -573,7 +562,9 @@ class _Parser:
                 except ValueError:
                     self.error(f"{path}.dates[{index}]", f"expected a date YYYY-MM-DD, got {item!r}")
             return DatesLock(name, frozenset(days), zone, description)
-        holidays_spec = self.mapping(spec["holidays"], f"{path}.holidays", ("countries",))
+        holidays_spec = self.mapping(
+            spec["holidays"], f"{path}.holidays", schema.keys("change_locks[i].holidays")
+        )
         countries = self.texts(holidays_spec.get("countries"), f"{path}.holidays.countries")
         if not countries:
             self.error(
@@ -669,7 +660,7 @@ class _Parser:
             pipelines = []
         for index, item in enumerate(pipelines or []):
             path = f"gates.deploy_lock.deploy_pipelines[{index}]"
-            item = self.mapping(item, path, ("project", "ref", "variables"))
+            item = self.mapping(item, path, schema.keys("gates.deploy_lock.deploy_pipelines[i]"))
             matches.append(
                 PipelineMatch(
                     project=self.text(item.get("project"), f"{path}.project", required=True) or "",
@@ -679,72 +670,36 @@ class _Parser:
             )
         t = "gates.traffic"
         return GateSettings(
-            poll_interval=self.duration(
-                spec.get("poll_interval"), "gates.poll_interval", timedelta(minutes=1), positive=True
-            )
-            or timedelta(minutes=1),
-            max_wait=self.duration(spec.get("max_wait"), "gates.max_wait", timedelta(hours=6), positive=True)
-            or timedelta(hours=6),
+            poll_interval=self.declared(spec, "gates.poll_interval") or timedelta(minutes=1),
+            max_wait=self.declared(spec, "gates.max_wait") or timedelta(hours=6),
             traffic=TrafficGateSettings(
-                query=self.text(traffic.get("query"), f"{t}.query", DEFAULT_TRAFFIC_QUERY)
-                or DEFAULT_TRAFFIC_QUERY,
-                mode=self.choice(traffic.get("mode"), f"{t}.mode", ("absolute", "baseline_percentile")),
-                threshold=self.number(traffic.get("threshold"), f"{t}.threshold", 600.0, 0),
-                percentile=self.number(traffic.get("percentile"), f"{t}.percentile", 30.0, 0, 100),
-                baseline_weeks=int(
-                    self.number(traffic.get("baseline_weeks"), f"{t}.baseline_weeks", 4, 1, 52, True)
-                ),
-                sustain=self.duration(traffic.get("sustain"), f"{t}.sustain", timedelta(minutes=10))
-                or timedelta(0),
-                max_staleness=self.duration(
-                    traffic.get("max_staleness"), f"{t}.max_staleness", timedelta(minutes=5), positive=True
-                )
-                or timedelta(minutes=5),
-                health_query=self.text(traffic.get("health_query"), f"{t}.health_query"),
-                min_health=self.number(traffic.get("min_health"), f"{t}.min_health", 0.999, 0, 1),
+                query=self.declared(traffic, f"{t}.query") or DEFAULT_TRAFFIC_QUERY,
+                mode=self.declared(traffic, f"{t}.mode"),
+                threshold=self.declared(traffic, f"{t}.threshold"),
+                percentile=self.declared(traffic, f"{t}.percentile"),
+                baseline_weeks=self.declared(traffic, f"{t}.baseline_weeks"),
+                sustain=self.declared(traffic, f"{t}.sustain") or timedelta(0),
+                max_staleness=self.declared(traffic, f"{t}.max_staleness") or timedelta(minutes=5),
+                health_query=self.declared(traffic, f"{t}.health_query"),
+                min_health=self.declared(traffic, f"{t}.min_health"),
                 profile=TrafficProfileSettings(
-                    weeks=int(self.number(profile.get("weeks"), f"{t}.profile.weeks", 4, 1, 12, True)),
-                    low_percentile=self.number(
-                        profile.get("low_percentile"), f"{t}.profile.low_percentile", 30.0, 0, 100
-                    ),
+                    weeks=self.declared(profile, f"{t}.profile.weeks"),
+                    low_percentile=self.declared(profile, f"{t}.profile.low_percentile"),
                 ),
             ),
             deploy_lock=DeployLockSettings(
-                deployment_statuses=self.texts(
-                    lock.get("deployment_statuses"),
-                    "gates.deploy_lock.deployment_statuses",
-                    ("created", "running", "blocked"),
-                ),
+                deployment_statuses=self.declared(lock, "gates.deploy_lock.deployment_statuses"),
                 deploy_pipelines=tuple(matches),
-                lock_variable=self.text(
-                    lock.get("lock_variable"), "gates.deploy_lock.lock_variable", "pdm_lock_{environment}"
-                )
+                lock_variable=self.declared(lock, "gates.deploy_lock.lock_variable")
                 or "pdm_lock_{environment}",
                 forecast=self.forecast(lock.get("forecast")),
             ),
             rollback=RollbackSettings(
-                min_bake=self.duration(
-                    rollback.get("min_bake"), "gates.rollback.min_bake", timedelta(hours=2)
-                )
-                or timedelta(0),
-                incident_projects=self.texts(
-                    rollback.get("incident_projects"), "gates.rollback.incident_projects"
-                ),
-                incident_labels_any=self.texts(
-                    rollback.get("incident_labels_any"),
-                    "gates.rollback.incident_labels_any",
-                    ("severity::1", "severity::2", "blocks deployments"),
-                ),
-                change_request_labels_all=self.texts(
-                    rollback.get("change_request_labels_all"),
-                    "gates.rollback.change_request_labels_all",
-                    ("change::in-progress",),
-                ),
-                change_request_labels_any=self.texts(
-                    rollback.get("change_request_labels_any"),
-                    "gates.rollback.change_request_labels_any",
-                    ("C1", "C2"),
-                ),
+                min_bake=self.declared(rollback, "gates.rollback.min_bake") or timedelta(0),
+                incident_projects=self.declared(rollback, "gates.rollback.incident_projects"),
+                incident_labels_any=self.declared(rollback, "gates.rollback.incident_labels_any"),
+                change_request_labels_all=self.declared(rollback, "gates.rollback.change_request_labels_all"),
+                change_request_labels_any=self.declared(rollback, "gates.rollback.change_request_labels_any"),
                 health=self.rollback_health(rollback.get("health")),
             ),
         )
@@ -942,9 +897,11 @@ class _Parser:
         return result
 
     def parse_notifications(self, value: Any) -> NotificationSettings:
-        spec = self.mapping(value, "notifications", ("slack", "grafana"))
-        slack = self.mapping(spec.get("slack"), "notifications.slack", ("conn_id",))
-        grafana = self.mapping(spec.get("grafana"), "notifications.grafana", ("conn_id",))
+        spec = self.mapping(value, "notifications", schema.keys("notifications"))
+        slack = self.mapping(spec.get("slack"), "notifications.slack", schema.keys("notifications.slack"))
+        grafana = self.mapping(
+            spec.get("grafana"), "notifications.grafana", schema.keys("notifications.grafana")
+        )
         return NotificationSettings(
             slack_conn_id=self.text(slack.get("conn_id"), "notifications.slack.conn_id"),
             grafana_conn_id=self.text(grafana.get("conn_id"), "notifications.grafana.conn_id"),
@@ -952,7 +909,7 @@ class _Parser:
 
     def parse_approval(self, value: Any) -> ApprovalSettings:
         """`approval.timeout`: how long a request waits for an answer (a duration > 0, at most 30 days)."""
-        spec = self.mapping(value, "approval", ("timeout",))
+        spec = self.mapping(value, "approval", schema.keys("approval"))
         timeout = self.duration(
             spec.get("timeout"), "approval.timeout", DEFAULT_APPROVAL_TIMEOUT, positive=True
         )
@@ -1039,8 +996,11 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
 def _holiday_calendar_problem(country: str) -> str | None:
     """Why the `holidays` package has no calendar for `US` or `US-CA` style codes, or None if it has one."""
     import holidays
+    from holidays.registry import COUNTRIES
 
     code, _, subdivision = country.partition("-")
+    if not subdivision and any(code in codes[1:] for codes in COUNTRIES.values()):
+        return None  # known from the registry alone: no calendar (and not all 250 countries) loaded
     try:
         holidays.country_holidays(code, subdiv=subdivision or None, years=[])
     except NotImplementedError as exc:
@@ -1071,6 +1031,8 @@ def _kind(value: Any) -> str:
 
 
 def _unknown(what: str, key: str, allowed: Collection[str]) -> str:
+    import difflib  # only when a key is wrong: declaring a DAG never needs it
+
     close = difflib.get_close_matches(key, list(allowed), n=1)
     hint = f'did you mean "{close[0]}"? ' if close else ""
     return f"unknown {what} ({hint}allowed: {', '.join(allowed)})"

@@ -11,7 +11,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from include.isotime import parse_iso_instant
 from include.sandbox import gitlab_access as access
+from include.sandbox import gitlab_routes as routes
 from include.sandbox import gitlab_shapes as shapes
 from include.sandbox.gitlab_control import Answer, HttpError
 from include.sandbox.gitlab_world import (
@@ -20,6 +22,7 @@ from include.sandbox.gitlab_world import (
     PIPELINE_STATUSES,
     NotFound,
     Project,
+    iso,
 )
 
 
@@ -28,6 +31,91 @@ class ResourceApi:
 
     owner: Any
     _page: Any
+
+    # -- the routes of gitlab_routes.py that this class answers ----------------------------------------
+    def route_trigger(self, request: routes.Request) -> Answer:
+        assert request.project is not None
+        return self._trigger(request.project, request.query, request.body)
+
+    def route_user(self, request: routes.Request) -> Answer:
+        assert request.who is not None
+        user = shapes.world_user(self.owner.world, self.owner.url, request.who.username)
+        return 200, {**user, "is_admin": request.who.admin}, {}
+
+    def route_token_self(self, request: routes.Request) -> Answer:
+        assert request.who is not None
+        return 200, self._token_self(request.who), {}
+
+    def _token_self(self, who: access.Principal) -> dict[str, Any]:
+        """GET /personal_access_tokens/self: the token's own record (scopes, owner)."""
+        world = self.owner.world
+        return {
+            "id": world.user_id(who.username) * 100,
+            "name": f"{who.username} token",
+            "revoked": False,
+            "created_at": iso(world.started),
+            "scopes": sorted(who.scopes),
+            "user_id": world.user_id(who.username),
+            "active": True,
+            "expires_at": None,
+        }
+
+    def route_issues(self, request: routes.Request) -> Answer:
+        who = request.who
+        assert who is not None
+        found = [
+            (p, i)
+            for p in self.owner.world.projects.values()
+            if who.level(p) > 0
+            for i in p.issues
+            if access.sees_issue(who, p, i)
+        ]
+        return self._page(self._issues(found, request.query), request.query)
+
+    def route_project(self, request: routes.Request) -> Answer:
+        assert request.project is not None and request.who is not None
+        level = request.level
+        shown = shapes.project_json(
+            request.project,
+            self.owner.url,
+            None if request.who.admin else level,
+            show_settings=level >= access.MAINTAINER,
+        )
+        return 200, shown, {}
+
+    def route_deployments(self, request: routes.Request) -> Answer:
+        assert request.project is not None and request.who is not None
+        return self._deployments_api(
+            request.who, request.method, request.project, request.tail, request.query, request.body
+        )
+
+    def route_environments(self, request: routes.Request) -> Answer:
+        assert request.project is not None
+        return self._environments(request.project, request.tail, request.query)
+
+    def route_repository(self, request: routes.Request) -> Answer:
+        assert request.project is not None
+        return self._repository(request.project, request.tail, request.query)
+
+    def route_create_pipeline(self, request: routes.Request) -> Answer:
+        assert request.project is not None and request.who is not None
+        sent = {**request.query, **request.body}
+        return 201, self._create_pipeline(request.who, request.project, sent, source="api"), {}
+
+    def route_pipelines(self, request: routes.Request) -> Answer:
+        assert request.project is not None and request.who is not None
+        return self._pipelines(request.who, request.method, request.project, request.tail, request.query)
+
+    def route_project_issues(self, request: routes.Request) -> Answer:
+        project, who, tail = request.project, request.who, request.tail
+        assert project is not None and who is not None
+        visible = [i for i in project.issues if access.sees_issue(who, project, i)]
+        if not tail:
+            return self._page(self._issues([(project, i) for i in visible], request.query), request.query)
+        issue = next((i for i in visible if str(i["iid"]) == tail[0]), None) if len(tail) == 1 else None
+        if issue is None:
+            raise HttpError(404, "404 Issue Not Found")
+        return 200, self.owner.issue_json(project, issue), {}
 
     # deployments
     def _deployments_api(
@@ -244,12 +332,9 @@ class ResourceApi:
     def _pipelines(
         self, who: access.Principal, method: str, project: Project, rest: list[str], query: dict[str, str]
     ) -> Answer:
+        """The pipeline routes (list, one, variables, cancel, retry); gitlab_routes checked the role."""
         sandbox, world = self.owner, self.owner.world
         action = rest[1:]
-        endpoint = "list_pipelines" if not rest else "get_pipeline"
-        if action in (["cancel"], ["retry"]):
-            endpoint = "cancel_pipeline"
-        access.require(who, endpoint, project, write=method != "GET")
         if not rest and method == "GET":
             return self._page(self._pipeline_list(project, query), query)
         pipeline = next((p for p in project.pipelines if str(p["id"]) == rest[0]), None) if rest else None
@@ -353,5 +438,4 @@ def _query_time(query: dict[str, str], key: str) -> datetime:
 
 
 def _parse_iso(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "+"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return parse_iso_instant(text.strip().replace(" ", "+"))  # a `+` of an offset arrives as a space

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 import yaml
 
 from include.sandbox import gitlab_access as access
+from include.sandbox import gitlab_routes as routes
 from include.sandbox import gitlab_shapes as shapes
 from include.sandbox.gitlab_control import Answer, ControlApi, HttpError
 from include.sandbox.gitlab_resources import ResourceApi
@@ -489,58 +490,35 @@ class _Handler(ResourceApi, ControlApi, BaseHTTPRequestHandler):
 
     # -- REST API -----------------------------------------------------------------------------------
     def _api(self, method: str, path: list[str], query: dict[str, str], body: dict[str, Any]) -> Answer:
+        """Route a REST call by the table of gitlab_routes.py, refusing it as GitLab would first."""
         world = self.owner.world
+        found = routes.match(method, path)
         # A pipeline trigger authenticates with the trigger token in the request, not a personal token.
-        if (
-            len(path) == 4
-            and path[0] == "projects"
-            and path[2:] == ["trigger", "pipeline"]
-            and method == "POST"
-        ):
-            with world.lock:
-                return self._trigger(world.project(path[1]), query, body)
-        who = self._principal()
+        who = self._principal() if found is None or found[0].authenticated else None
         with world.lock:
-            if path == ["version"] and method == "GET":
-                return 200, {"version": GITLAB_VERSION, "revision": "sandbox", "enterprise": True}, {}
-            if path == ["user"] and method == "GET":
-                user = shapes.world_user(world, self.owner.url, who.username)
-                return 200, {**user, "is_admin": who.admin}, {}
-            if path == ["personal_access_tokens", "self"] and method == "GET":
-                return 200, self._token_self(who), {}
-            if path[:2] == ["admin", "migrations"]:
-                access.require(who, "admin_pending_migrations", write=method != "GET")
-                return self._admin_migrations(method, path[2:], query)
-            if path == ["issues"] and method == "GET":
-                found = [
-                    (p, i)
-                    for p in world.projects.values()
-                    if who.level(p) > 0
-                    for i in p.issues
-                    if access.sees_issue(who, p, i)
-                ]
-                return self._page(self._issues(found, query), query)
+            project = None
             if len(path) >= 2 and path[0] == "projects":
-                try:
+                if found is not None and not found[0].authenticated:
                     project = world.project(path[1])
-                except NotFound:
-                    raise HttpError(404, "404 Project Not Found") from None
-                return self._project_api(who, method, project, path[2:], query, body)
-        raise HttpError(404, "404 Not Found")
+                else:
+                    try:
+                        project = world.project(path[1])
+                    except NotFound:
+                        raise HttpError(404, "404 Project Not Found") from None
+            if found is None:
+                raise HttpError(404, "404 Not Found")
+            route, params, rest = found
+            request = routes.Request(method, path, who, project, params, rest, query, body)
+            if route.endpoint is not None and who is not None:
+                request.level = access.require(who, route.endpoint, project, write=method != "GET")
+            handler: Callable[[routes.Request], Answer] = getattr(self, route.handler)
+            return handler(request)
 
-    def _token_self(self, who: access.Principal) -> dict[str, Any]:
-        """GET /personal_access_tokens/self: the token's own record (scopes, owner)."""
-        world = self.owner.world
-        return {
-            "id": world.user_id(who.username) * 100,
-            "name": f"{who.username} token",
-            "revoked": False,
-            "created_at": iso(world.started),
-            "scopes": sorted(who.scopes),
-            "user_id": world.user_id(who.username),
-            "active": True,
-            "expires_at": None,
-        }
+    def route_version(self, request: routes.Request) -> Answer:
+        return 200, {"version": GITLAB_VERSION, "revision": "sandbox", "enterprise": True}, {}
+
+    def route_admin_migrations(self, request: routes.Request) -> Answer:
+        return self._admin_migrations(request.method, request.rest, request.query)
 
     def _admin_migrations(self, method: str, rest: list[str], query: dict[str, str]) -> Answer:
         world = self.owner.world
@@ -560,52 +538,6 @@ class _Handler(ResourceApi, ControlApi, BaseHTTPRequestHandler):
                 raise HttpError(422, "Migration is already marked as successful or does not exist")
             world.admin_pending[database].remove(version)
             return 201, {}, {}
-        raise HttpError(404, "404 Not Found")
-
-    def _project_api(
-        self,
-        who: access.Principal,
-        method: str,
-        project: Project,
-        rest: list[str],
-        query: dict[str, str],
-        body: dict[str, Any],
-    ) -> Answer:
-        """Every project endpoint, each refused as GitLab refuses it (roles: gitlab_api.yaml)."""
-        sandbox = self.owner
-        write = method != "GET"
-        if not rest and method == "GET":
-            level = access.require(who, "get_project", project)
-            shown = shapes.project_json(
-                project, sandbox.url, None if who.admin else level, show_settings=level >= access.MAINTAINER
-            )
-            return 200, shown, {}
-        head, tail = (rest[0], rest[1:]) if rest else ("", [])
-        if head == "deployments":
-            endpoint = {"GET": "get_deployment" if tail else "list_deployments", "POST": "create_deployment"}
-            access.require(who, endpoint.get(method, "update_deployment"), project, write)
-            return self._deployments_api(who, method, project, tail, query, body)
-        if head == "environments" and method == "GET":
-            access.require(who, "list_deployments", project)
-            return self._environments(project, tail, query)
-        if head == "repository" and method == "GET":
-            endpoint = {"files": "raw_file", "tree": "tree"}.get(tail[0] if tail else "", "compare")
-            access.require(who, endpoint, project)
-            return self._repository(project, tail, query)
-        if head == "pipeline" and not tail and method == "POST":
-            access.require(who, "create_pipeline", project, write=True)
-            return 201, self._create_pipeline(who, project, {**query, **body}, source="api"), {}
-        if head == "pipelines":
-            return self._pipelines(who, method, project, tail, query)
-        if head == "issues" and method == "GET":
-            access.require(who, "list_issues", project)
-            visible = [i for i in project.issues if access.sees_issue(who, project, i)]
-            if not tail:
-                return self._page(self._issues([(project, i) for i in visible], query), query)
-            issue = next((i for i in visible if str(i["iid"]) == tail[0]), None) if len(tail) == 1 else None
-            if issue is None:
-                raise HttpError(404, "404 Issue Not Found")
-            return 200, sandbox.issue_json(project, issue), {}
         raise HttpError(404, "404 Not Found")
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from include.isotime import parse_iso_instant
 from include.sandbox.gitlab_repository import changed_files, tree_entries, truncate
 
 _RELATIVE = re.compile(r"^([+-])(\d+(?:\.\d+)?)(s|m|h|d|w)$")
@@ -81,12 +82,11 @@ def parse_moment(value: Any, base: datetime, place: str = "time") -> datetime | 
         delta = timedelta(seconds=float(match.group(2)) * _UNIT_SECONDS[match.group(3)])
         return base + delta if match.group(1) == "+" else base - delta
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso_instant(text)
     except ValueError:
         raise ScenarioError(
             f"{place}: {text!r} is neither ISO-8601 nor a relative time like '-3h', '+2d', 'now'"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass

@@ -23,7 +23,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +37,7 @@ from typing import IO, Any
 
 import yaml
 
+from include.sandbox.lifecycle import free_port
 from include.sandbox.traffic_exporter import (
     ENVIRONMENT_SCALE,
     ENVIRONMENTS,
@@ -68,13 +68,6 @@ _TSDB_ENTRIES = re.compile(
 
 class PrometheusUnavailable(RuntimeError):
     """Prometheus could not be started: binary missing, bad history, or not ready in time."""
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (another process may still take it before we bind)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def parse_duration(text: str) -> timedelta:

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from include.classification.classes import MigrationClass
+from include.isotime import parse_iso_datetime
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 DEFAULT_WORLD = DEFAULTS_DIR / "world.yaml"
@@ -386,7 +387,7 @@ def parse_instant(value: Any) -> datetime | None:
         moment = value
     else:
         try:
-            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+            moment = parse_iso_datetime(str(value))
         except ValueError:
             return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -169,12 +169,13 @@ def _timeline(comparison: Comparison, begin: float, end: float, width: int = 140
             )
     y += lane
     parts.append(f'<text x="4" y="{y + 14}">incidents</text>')
-    for i in world.incidents:
-        if i.end > begin and i.start < end:
-            colour = "#c62828" if i.severity <= world.rollback_severity else "#ffcdd2"
+    for incident in world.incidents:
+        if incident.end > begin and incident.start < end:
+            colour = "#c62828" if incident.severity <= world.rollback_severity else "#ffcdd2"
+            drawn_from, drawn_to = x(incident.start), x(incident.end)
             parts.append(
-                f'<rect x="{x(i.start):.1f}" y="{y + 4}" width="{max(x(i.end) - x(i.start), 1):.1f}" height="14" '
-                f'fill="{colour}"><title>S{i.severity}</title></rect>'
+                f'<rect x="{drawn_from:.1f}" y="{y + 4}" width="{max(drawn_to - drawn_from, 1):.1f}" height="14" '
+                f'fill="{colour}"><title>S{incident.severity}</title></rect>'
             )
     for name in policies:
         y += lane

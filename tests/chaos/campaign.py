@@ -29,6 +29,7 @@ from typing import Any
 
 import psycopg2
 
+from include.isotime import parse_iso_instant
 from tests.chaos.rig import Rig
 from tests.support.scenarios import APP, BACKGROUND, NEW_SHA, RELEASE_TOOLS
 
@@ -356,7 +357,7 @@ class Campaign:
 def _time(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parse_iso_instant(str(value))
 
 
 def _latest(deployments: list[dict[str, Any]], environment: str, at: datetime) -> dict[str, Any] | None:

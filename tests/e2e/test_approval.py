@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.hitl import respond_in_background
+from tests.support.hitl import run_answering
 from tests.support.scenarios import BACKGROUND, RELEASE_TOOLS, world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -25,14 +25,6 @@ end
 """
 
 
-def _run_answering(pdm_world, option, comment=""):
-    thread, answered = respond_in_background("pdm_gprd", "request_approval", option, comment)
-    run = pdm_world.run()
-    thread.join(timeout=30)
-    assert "error" not in answered, answered
-    return run, answered["seen"]
-
-
 def _states(run) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 
@@ -45,7 +37,7 @@ def test_approved_run_goes_through_the_gates_and_runs(pdm_world):
     policy = e2e_policy()
     policy["classes"]["background"]["approval_required"] = True
     write_policy(pdm_world.policy_path, policy)
-    run, seen = _run_answering(pdm_world, "Approve", "read the diff, a small table")
+    run, seen = run_answering(pdm_world, "Approve", "read the diff, a small table")
     assert BACKGROUND_FILE in seen["body"] and "| background |" in seen["body"]
     assert "/gitlab-org/gitlab/-/compare/" in seen["body"]  # the diff link
     assert seen["options"] == ["Approve", "Reject"] and "gprd" in seen["subject"]
@@ -63,7 +55,7 @@ def test_approved_run_goes_through_the_gates_and_runs(pdm_world):
 def test_approved_unknown_migration_still_needs_a_window_override(pdm_world):
     """`unknown` has no window: the approval says yes, the gates still say when (never, without override)."""
     sandbox = pdm_world.serve(world({UNKNOWN_FILE: UNKNOWN}))
-    run, seen = _run_answering(pdm_world, "Approve", "looked at it")
+    run, seen = run_answering(pdm_world, "Approve", "looked at it")
     assert UNKNOWN_FILE in seen["body"] and "| unknown |" in seen["body"]
     outcome = pdm_world.outcome(run.run_id)
     assert outcome["outcome"] == "waiting_for_window" and outcome["approval"]["decision"] == "approved"
@@ -72,7 +64,7 @@ def test_approved_unknown_migration_still_needs_a_window_override(pdm_world):
 
 def test_rejected_run_ends_rejected_and_runs_nothing(pdm_world):
     sandbox = pdm_world.serve(world({UNKNOWN_FILE: UNKNOWN}))
-    run, _ = _run_answering(pdm_world, "Reject", "wait for the DBRE review")
+    run, _ = run_answering(pdm_world, "Reject", "wait for the DBRE review")
     assert str(run.state).endswith("success")
     outcome = pdm_world.outcome(run.run_id)
     assert outcome["outcome"] == "rejected" and "alice" in outcome["reason"]
@@ -84,7 +76,7 @@ def test_rejected_run_ends_rejected_and_runs_nothing(pdm_world):
 
 def test_unanswered_request_expires_and_says_so(pdm_world):
     sandbox = pdm_world.serve(world({UNKNOWN_FILE: UNKNOWN}))
-    run, _ = _run_answering(pdm_world, None)  # what the scheduler's timeout sweep sends
+    run, _ = run_answering(pdm_world, None)  # what the scheduler's timeout sweep sends
     outcome = pdm_world.outcome(run.run_id)
     assert outcome["outcome"] == "approval_expired" and "24 h" in outcome["reason"]
     assert [e.kind for e in pdm_world.audit.events(run_id=run.run_id, kind="approval_expired")] == [

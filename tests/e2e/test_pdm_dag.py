@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.hitl import respond_in_background
+from tests.support.hitl import run_answering
 from tests.support.scenarios import BACKGROUND, CLEANUP, NEW_SHA, RELEASE_TOOLS, world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -196,10 +196,7 @@ def test_admin_api_disagreement_is_the_stricter_view(pdm_world):
     sandbox.world.admin_pending["main"] = [20261120000000, 20261119000000]
     pdm_world.use_policy(admin_check_databases=["main", "ci"])
     # A human is asked now (Required Actions); rejecting ends the run as it ended before (nothing runs).
-    thread, answered = respond_in_background("pdm_gprd", "request_approval", "Reject", "views disagree")
-    run = pdm_world.run()
-    thread.join(timeout=30)
-    assert "error" not in answered, answered
+    run, _ = run_answering(pdm_world, "Reject", "views disagree")
     snapshot = pdm_world.audit.events(run_id=run.run_id, kind="snapshot")[0].payload
     assert snapshot["cross_check"]["only_in_admin_api"] == ["20261119000000"]
     assert pdm_world.outcome(run.run_id)["outcome"] == "rejected"

@@ -11,6 +11,7 @@ import pytest
 
 from include.audit import AuditEvent
 from include.classification.classes import MigrationClass
+from include.isotime import parse_iso_instant
 from include.policy import parse_policy
 from include.sandbox.gitlab_server import SandboxGitLab
 from tests.support.policies import e2e_policy
@@ -57,7 +58,7 @@ def sandbox(monkeypatch, postgres_database):
 
 
 def sandbox_now(sandbox) -> datetime:
-    return datetime.fromisoformat(sandbox.advance_clock(0).replace("Z", "+00:00"))
+    return parse_iso_instant(sandbox.advance_clock(0))
 
 
 def make_policy(forecast: dict | None = None, health: dict | None = None, max_predicted: str | None = None):

@@ -15,6 +15,7 @@ from pathlib import Path
 import gitlab
 import pytest
 
+from include.isotime import parse_iso_instant
 from include.sandbox.gitlab_server import SandboxGitLab, ScenarioError
 from tests.sandbox.conftest import APP, PRODUCTION, RELEASE_TOOLS, TOKEN, scenario
 
@@ -61,7 +62,7 @@ def test_demo_has_three_pending_post_deploy_migrations_on_each_environment():
                 assert sum(helper in source for source in sources.values()) == 1, helper
             assert project.deployments.list(environment=environment, status="running", get_all=True) == []
             finished_text = (deployed.deployable or {}).get("finished_at") or deployed.updated_at
-            finished = datetime.fromisoformat(finished_text.replace("Z", "+00:00"))
+            finished = parse_iso_instant(finished_text)
             assert timedelta(hours=2) < datetime.now(UTC) - finished < timedelta(hours=8)  # a few hours ago
         head = project.commits.get("master")
         assert head.id != deployed.sha  # master is ahead of every package: its migration is not pending

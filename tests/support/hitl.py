@@ -79,3 +79,18 @@ def respond_in_background(dag_id: str, task_id: str, option: str | None, comment
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, result
+
+
+def run_answering(
+    pdm_world: Any, option: str | None, comment: str = "", *, dag_id: str = "pdm_gprd"
+) -> tuple[Any, dict[str, Any]]:
+    """Run the PDM DAG with `dag.test()` while its approval request is answered `option` (None: expires).
+
+    Returns the finished run and what the request showed (subject, body, options); fails the test when no
+    request was answered.
+    """
+    thread, answered = respond_in_background(dag_id, "request_approval", option, comment)
+    run = pdm_world.run()
+    thread.join(timeout=30)
+    assert "error" not in answered, answered
+    return run, answered["seen"]

@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
+from include.sandbox.lifecycle import free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["call_json", "free_port", "port_open", "wait_for"]
 
 
 def port_open(port: int) -> bool:

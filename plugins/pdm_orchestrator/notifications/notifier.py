@@ -17,6 +17,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from include.isotime import parse_iso_instant
 from include.notifications import Phase, RunNotice, grafana_annotation, migrations_of, slack_message
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,9 @@ def _parse(value: Any) -> datetime | None:
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return parse_iso_instant(str(value))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def send_slack(conn_id: str, payload: dict[str, Any]) -> None:

@@ -1,0 +1,1 @@
+"""The codebase's shape, checked: layer contracts (import-linter), types (mypy), what declaring DAGs costs."""
