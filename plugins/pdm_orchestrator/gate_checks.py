@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from include.classification.classes import MigrationClass
-from include.deployments import parse_time
 from include.gates.deploy_lock import DeployLockObservation, ExplicitLock, evaluate_deploy_lock
 from include.gates.result import GateResult
 from include.gates.rollback import HealthBounds, RollbackObservation, evaluate_rollback_safety
 from include.gates.window import evaluate_window
+from include.isotime import parse_iso_datetime
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,9 @@ def explicit_lock(variable_name: str) -> ExplicitLock | None:
         return None
     try:
         data = json.loads(raw) if isinstance(raw, str) else dict(raw)
-        expires_at = parse_time(data.get("expires_at"))
+        # Read as written (naive stays naive): a lock whose expiry names no time zone is refused, not guessed.
+        text = data.get("expires_at")
+        expires_at = parse_iso_datetime(str(text)) if text else None
         if expires_at is not None and expires_at.tzinfo is None:
             raise ValueError(f"expires_at {data.get('expires_at')!r} has no time zone (write e.g. …Z)")
         return ExplicitLock(
