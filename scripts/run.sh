@@ -20,6 +20,8 @@ export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__PARALLELISM=4
+# SQLite: wait up to a minute for a writer instead of failing with "database is locked" (plugins/pdm_orchestrator/sqlite_wait.py).
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=pdm_orchestrator.sqlite_wait.CONNECT_ARGS
 export AIRFLOW__API__PORT="$AIRFLOW_PORT"
 export AIRFLOW__API__BASE_URL="http://127.0.0.1:$AIRFLOW_PORT"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$AIRFLOW_PORT/execution/"

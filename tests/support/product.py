@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.error
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,6 +97,19 @@ class MakeRun:
 
     def api(self, path: str, data=None, method=None) -> Any:
         return call_json(f"{self.base}/api/v2{path}", self.token, data, method)
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> Any:
+        """Mark a task by hand, as an operator would from the UI. The API answers 500 when the task's own
+        process writes the same row at that moment (a sensor deferring, SQLite busy): try again, a few times."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        for attempt in range(6):
+            try:
+                return self.api(path, {"new_state": state}, method="PATCH")
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 or attempt == 5:
+                    raise
+                time.sleep(3)
+        return None
 
     def start(self) -> MakeRun:
         self.wait(

@@ -35,7 +35,7 @@ class Standalone:
             AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             AIRFLOW__CORE__PARALLELISM="4",
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="tests.support.sqlite_wait.CONNECT_ARGS",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="pdm_orchestrator.sqlite_wait.CONNECT_ARGS",
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
             AIRFLOW__API__PORT=str(self.port),

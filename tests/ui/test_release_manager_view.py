@@ -309,11 +309,7 @@ def test_an_approval_granted_and_one_rejected_in_required_actions(product):
             "the gates after the approval",
         )
         for gate in ("gate_window", "gate_low_traffic", "gate_no_deploy_lock", "gate_rollback_safe"):
-            product.api(
-                f"/dags/pdm_gprd/dagRuns/{approved}/taskInstances/{gate}",
-                {"new_state": "success"},
-                method="PATCH",
-            )
+            product.set_task_state("pdm_gprd", approved, gate, "success")
         run = product.finished("pdm_gprd", approved, timeout=400)
         with sync_playwright() as playwright:
             browser, page = browser_page(playwright, product.base, product.token, height=1400)
