@@ -17,7 +17,7 @@ import numpy as np
 
 from include.classification.classes import MigrationClass, most_restrictive
 from include.decision import NEEDS_HUMAN, choose_path, decide, run_class, select_versions
-from include.gates.batch_duration import BatchDurationSettings, fit_reason, predict_batch_duration
+from include.gates.batch_duration import PastBatch, batch_fit_reason, predict_pending, settings_from_forecast
 from include.gates.deploy_forecast import DurationEstimate
 from include.gates.deploy_lock import DeployLockObservation, evaluate_deploy_lock
 from include.gates.rollback import BlockingIssue, RollbackObservation, evaluate_rollback_safety
@@ -187,7 +187,8 @@ class OrchestratorPolicy:
                 self._sleep[cls] = self.world.minute_of(window.retry_at)
             return None
         batch = self._batch_duration(view, pending)
-        if batch is not None and fit_reason(now, batch.duration, _closes_at(window)) is not None:
+        batch_classes = [MigrationClass.parse(m["class"]) for m in pending]
+        if batch is not None and batch_fit_reason(batch_classes, batch.duration, now, _closes_at(window)):
             return None  # the batch would outlast its low-traffic window: wait for a longer one
         results = [
             window,
@@ -309,9 +310,10 @@ class OrchestratorPolicy:
 
     def _batch_duration(self, view: View, pending: list[dict[str, Any]]) -> DurationEstimate | None:
         """With `per_migration_quantile` set, the predicted run time of this batch (batch_duration.py), from
-        the per-migration durations of this policy's past runs (the classes it knew then)."""
+        the facts the DAG reads from the audit store for each past run: the classes it executed (as this
+        policy knew them then) and the run's duration (batch_duration.predict_pending, as the DAG calls it)."""
         settings = getattr(self.policy.gates.deploy_lock, "forecast", None)
-        if settings is None or not settings.enabled or settings.per_migration_quantile is None:
+        if settings_from_forecast(settings) is None:
             return None
         recent = view.minute - settings.duration_history.total_seconds() / 60
         first = bisect.bisect_left([run.start for run in view.runs], recent)
@@ -321,23 +323,14 @@ class OrchestratorPolicy:
         key = (len(view.runs), first, tuple(sorted(c.rank for c in classes)))
         if key in self._batches:
             return self._batches[key]
-        history: dict[MigrationClass, list[float]] = {}
+        batches = []
         for run in view.runs[first:]:
+            counts: dict[MigrationClass, int] = {}
             for item in run.executed:
                 known = self.effective_class(item.migration)
-                history.setdefault(known, []).append((item.end - item.start) * 60)
-        defaults = {cls: settings.per_migration_default for cls in MigrationClass}
-        estimate = predict_batch_duration(
-            classes,
-            history,
-            defaults,
-            BatchDurationSettings(
-                overhead=settings.pipeline_overhead,
-                quantile=settings.per_migration_quantile,
-                safety_factor=settings.safety_factor,
-                min_samples=settings.min_samples,
-            ),
-        )
+                counts[known] = counts.get(known, 0) + 1
+            batches.append(PastBatch(counts, (run.end - run.start) * 60))
+        estimate = predict_pending(classes, batches, settings)
         if len(self._batches) > 4096:
             self._batches.clear()
         self._batches[key] = estimate
