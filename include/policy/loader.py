@@ -75,6 +75,8 @@ FORECAST_KEYS = (
     "min_samples",
     "per_migration_default",
     "max_hold",
+    "max_hold_lead",
+    "deploy_margin",
 )
 HEALTH_KEYS = ("apdex_query", "min_apdex", "error_ratio_query", "max_error_ratio", "max_staleness")
 LOCK_KINDS = {
@@ -793,6 +795,13 @@ class _Parser:
             )
             or base.per_migration_default,
             max_hold=self.duration(spec.get("max_hold"), f"{path}.max_hold", None, positive=True),
+            max_hold_lead=self.duration(
+                spec.get("max_hold_lead"), f"{path}.max_hold_lead", None, positive=True
+            ),
+            deploy_margin=self.duration(
+                spec.get("deploy_margin"), f"{path}.deploy_margin", base.deploy_margin
+            )
+            or base.deploy_margin,
         )
 
     def rollback_health(self, value: Any) -> RollbackHealthSettings | None:

@@ -372,7 +372,14 @@ class OrchestratorPolicy:
             )
             held = now - waiting if waiting is not None else None
         if batch is not None:
-            forecast = DeployForecast(expected, batch, held=held, max_hold=settings.max_hold)
+            forecast = DeployForecast(
+                expected,
+                batch,
+                held=held,
+                max_hold=settings.max_hold,
+                max_hold_lead=settings.max_hold_lead,
+                margin=settings.deploy_margin,
+            )
             return evaluate_deploy_lock(now, DeployLockObservation(forecast=forecast))
         recent = view.minute - settings.duration_history.total_seconds() / 60
         durations = [(r.end - r.start) * 60 for r in view.runs if r.run_class is cls and r.start >= recent]
@@ -384,7 +391,14 @@ class OrchestratorPolicy:
             class_max=self.policy.class_rule(cls).max_predicted_duration,
             default=settings.default_duration,
         )
-        forecast = DeployForecast(expected=expected, duration=duration, held=held, max_hold=settings.max_hold)
+        forecast = DeployForecast(
+            expected=expected,
+            duration=duration,
+            held=held,
+            max_hold=settings.max_hold,
+            max_hold_lead=settings.max_hold_lead,
+            margin=settings.deploy_margin,
+        )
         return evaluate_deploy_lock(now, DeployLockObservation(forecast=forecast))
 
     def _traffic(self, view: View, cls: MigrationClass) -> TrafficObservation:

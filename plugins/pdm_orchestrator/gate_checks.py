@@ -300,7 +300,14 @@ def deploy_forecast(
         last_run = max((d.created_at for d in pdm_runs if d.created_at), default=None)
         since = waiting_since((d.finished_at for d in deployments if d.status == "success"), last_run)
         held = now - since if since is not None else None
-    return DeployForecast(expected=expected, duration=duration, held=held, max_hold=settings.max_hold)
+    return DeployForecast(
+        expected=expected,
+        duration=duration,
+        held=held,
+        max_hold=settings.max_hold,
+        max_hold_lead=settings.max_hold_lead,
+        margin=settings.deploy_margin,
+    )
 
 
 def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
