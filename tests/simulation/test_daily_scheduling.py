@@ -45,13 +45,19 @@ def test_daily_policy_is_valid_and_uses_the_levers():
 
 def test_daily_policy_runs_heavy_work_only_in_its_windows_and_fits_them():
     """Two weeks of seed 3: every run starts in its class's window and its heavy work is never at peak."""
+    from include.simulation.engine import View
+
     settings = load_world_settings()
     policy = load_policy(str(DAILY)).for_environment("gprd")
     world = generate_world(settings, 2, 3)
-    outcome = simulate(world, OrchestratorPolicy(policy, "gprd", settings.review_times))
+    orchestrator = OrchestratorPolicy(policy, "gprd", settings.review_times)
+    outcome = simulate(world, orchestrator)
     assert outcome.runs, "the daily policy ran nothing in two weeks"
     for run in outcome.runs:
-        verdict = policy.window_verdict(run.run_class, world.at(run.start))
+        # Judged as the run was: the learned window with the traffic profile the DAG had stored that day.
+        view = View(world, run.start, int(run.start // 5), [], None)
+        profile, error = orchestrator._profile(view)
+        verdict = policy.window_verdict(run.run_class, world.at(run.start), profile, error)
         assert verdict.allowed, (world.at(run.start), run.run_class)
     scores = score(world, outcome, policy)
     assert scores.heavy_peak_min == 0 and scores.bake_violations == 0 and scores.incident_rollbacks == 0
