@@ -290,6 +290,13 @@ class OrchestratorPolicy:
         if day not in self._profiles:
             settings = self.policy.gates.traffic.profile
             world = self.world
+            # The profile depends on the traffic and these settings only: both orchestrator rows share it
+            # (the arrays' ids keep a copy of the world with other traffic from reading it).
+            shared = (id(world.traffic), id(world.history), self.environment, day, settings.weeks)
+            shared += (settings.low_percentile,)
+            if ("profile", *shared) in world.derived:
+                self._profiles[day] = world.derived[("profile", *shared)]
+                return self._profiles[day]
             end_step = day * 1440 // STEP_MINUTES
             series = np.concatenate([world.history, world.traffic[:end_step]])
             series = series[-settings.weeks * STEPS_PER_WEEK :]
@@ -306,6 +313,7 @@ class OrchestratorPolicy:
                 self._profiles[day] = (profile, None)
             except ValueError as exc:  # no usable history: learned windows stay closed, saying why
                 self._profiles[day] = (None, str(exc))
+            world.derived[("profile", *shared)] = self._profiles[day]
         return self._profiles[day]
 
     def _batch_duration(self, view: View, pending: list[dict[str, Any]]) -> DurationEstimate | None:
