@@ -123,9 +123,11 @@ def build(environment: str) -> DAG:
         def decide(**context):
             from pdm_orchestrator.sensors.gates import recheck_all
 
-            run_class = context["ti"].xcom_pull(task_ids=steps.TASK_CLASSIFY)["run_class"]
+            snapshot = context["ti"].xcom_pull(task_ids=steps.TASK_CLASSIFY)
             # The sensors answered one by one; the decision needs every gate open at one instant.
-            gates = recheck_all(environment, POLICY_PATH, run_class, context)
+            gates = recheck_all(
+                environment, POLICY_PATH, snapshot["run_class"], context, steps.batch_classes(snapshot)
+            )
             return steps.decide(gates, environment, context)
 
         @task(
@@ -148,6 +150,7 @@ def build(environment: str) -> DAG:
                 environment=environment,
                 policy_path=POLICY_PATH,
                 run_class="{{ ti.xcom_pull(task_ids='classify_pending')['run_class'] }}",
+                snapshot_task_id=steps.TASK_CLASSIFY,
                 timeout=env_max_wait.total_seconds(),
                 poke_interval=env_poll.total_seconds(),
                 retries=1,

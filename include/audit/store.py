@@ -393,6 +393,32 @@ class AuditStore:
                 found.append((cls, seconds))
         return found
 
+    def pdm_batches(self, environment: str, since: str | None = None) -> list[tuple[dict[str, int], float]]:
+        """(class → count of the migrations it executed, seconds) of past PDM runs on `environment` that
+        succeeded, oldest first: the per-batch facts the batch-duration prediction learns from.
+
+        The counts are the snapshot's `batch_classes` (what the run was to execute); a snapshot recorded
+        before that field existed counts its `migrations` (all pending, which all_pending runs execute).
+        """
+        batches: dict[tuple[str, str], dict[str, int]] = {}
+        for event in self.events(stream=environment, kind="snapshot", since=since):
+            counts = event.payload.get("batch_classes")
+            if not isinstance(counts, dict):
+                counts = {}
+                for migration in event.payload.get("migrations") or []:
+                    name = migration.get("class") or "unknown"
+                    counts[name] = counts.get(name, 0) + 1
+            batches[(event.dag_id, event.run_id)] = {str(k): int(v) for k, v in counts.items()}
+        found: list[tuple[dict[str, int], float]] = []
+        for event in self.events(stream=environment, kind="outcome", since=since):
+            counts = batches.get((event.dag_id, event.run_id))
+            if event.payload.get("outcome") != "pipeline_succeeded" or not counts:
+                continue
+            seconds = _pipeline_seconds(event.payload.get("pipeline") or {})
+            if seconds is not None:
+                found.append((counts, seconds))
+        return found
+
     def pipeline_for_decision(self, decision_id: str) -> dict[str, Any] | None:
         """The pipeline already created for a decision, if the store knows one (exactly-once trigger)."""
         found = self.events(decision_id=decision_id, kind="pipeline_created")

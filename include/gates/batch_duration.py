@@ -14,19 +14,28 @@ learned about other migrations bounds a migration the classifier could not bound
 
 `fit_reason` is the second half of "run daily when the work fits": the predicted run must end before the
 class's window closes (the low-traffic hours end and traffic rises).
+
+The DAG and the simulator learn from the same facts, the ones the audit store keeps for every PDM run: the
+classes of the migrations the run executed (its `snapshot`) and the pipeline's duration (its `outcome`).
+`history_from_batches` turns those per-run facts into per-migration samples (`PastBatch`), and
+`predict_pending` is the one call both make.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 from include.classification.classes import MigrationClass
 from include.gates.deploy_forecast import DurationEstimate
+
+if TYPE_CHECKING:
+    from include.policy.model import ForecastSettings
 
 
 @dataclass(frozen=True)
@@ -123,3 +132,90 @@ def fit_reason(now: datetime, duration: timedelta, closes_at: datetime | None) -
 def _minutes(seconds: float) -> str:
     minutes = seconds / 60.0
     return f"{minutes:.0f}m" if minutes >= 1 else f"{seconds:.0f}s"
+
+
+@dataclass(frozen=True)
+class PastBatch:
+    """One past PDM run as the audit store keeps it: how many migrations of each class, and how long it took."""
+
+    classes: Mapping[MigrationClass, int]
+    seconds: float
+
+
+def history_from_batches(
+    batches: Iterable[PastBatch], overhead: timedelta
+) -> dict[MigrationClass, list[float]]:
+    """Per-migration duration samples by class, from whole runs.
+
+    A run's own work (its duration less the pipeline overhead) is shared evenly by its migrations, each
+    giving one sample to its class. For a run of one migration, or of one class, that is exact on average;
+    in a mixed run a heavy migration lends time to the light ones, which errs on the slow side for them.
+    `unknown` learns nothing (its prediction is always the default).
+    """
+    history: dict[MigrationClass, list[float]] = {}
+    for batch in batches:
+        count = sum(n for n in batch.classes.values() if n > 0)
+        if count == 0 or batch.seconds is None or not math.isfinite(batch.seconds) or batch.seconds < 0:
+            continue
+        each = max(0.0, batch.seconds - overhead.total_seconds()) / count
+        for cls, n in batch.classes.items():
+            if n > 0 and cls is not MigrationClass.UNKNOWN:
+                history.setdefault(cls, []).extend([each] * n)
+    return history
+
+
+def settings_from_forecast(forecast: ForecastSettings | None) -> BatchDurationSettings | None:
+    """The policy's gates.deploy_lock.forecast as batch settings; None when the batch prediction is off."""
+    if forecast is None or not forecast.enabled or forecast.per_migration_quantile is None:
+        return None
+    return BatchDurationSettings(
+        overhead=forecast.pipeline_overhead,
+        quantile=forecast.per_migration_quantile,
+        safety_factor=forecast.safety_factor,
+        min_samples=forecast.min_samples,
+    )
+
+
+def predict_pending(
+    pending: Sequence[MigrationClass], batches: Iterable[PastBatch], forecast: ForecastSettings | None
+) -> DurationEstimate | None:
+    """The pending batch's predicted run, learned from past runs' per-batch facts; None when the policy's
+    forecast does not predict per batch (then nothing changes: the class's whole past runs are used)."""
+    settings = settings_from_forecast(forecast)
+    if forecast is None or settings is None:
+        return None
+    defaults = {cls: forecast.per_migration_default for cls in MigrationClass}
+    return predict_batch_duration(
+        pending, history_from_batches(batches, settings.overhead), defaults, settings
+    )
+
+
+def describe_batch(pending: Sequence[MigrationClass]) -> str:
+    """ "batch of 14 (3 schema_heavy, 1 cleanup)": its size and its heavy classes, strictest first."""
+    counts: dict[MigrationClass, int] = {}
+    for cls in pending:
+        counts[cls] = counts.get(cls, 0) + 1
+    heavy = [
+        f"{counts[c]} {c.value}"
+        for c in sorted(counts, key=lambda c: c.rank, reverse=True)
+        if c not in (MigrationClass.NOOP, MigrationClass.BACKGROUND)
+    ]
+    return f"batch of {len(pending)}" + (f" ({', '.join(heavy)})" if heavy else "")
+
+
+def batch_fit_reason(
+    pending: Sequence[MigrationClass], duration: timedelta, now: datetime, closes_at: datetime | None
+) -> str | None:
+    """Why the batch does not fit before its window closes, in one line naming the batch; None if it fits."""
+    if closes_at is None or fit_reason(now, duration, closes_at) is None:
+        return None
+    ends = (now + duration).astimezone(UTC)
+    return (
+        f"{describe_batch(pending)} predicted {_hours(duration.total_seconds())} would end {ends:%a %H:%M} UTC, "
+        f"after the window closes {closes_at.astimezone(UTC):%a %H:%M} UTC"
+    )
+
+
+def _hours(seconds: float) -> str:
+    minutes = round(seconds / 60.0)
+    return f"{minutes // 60}h{minutes % 60:02d}" if minutes >= 60 else f"{minutes}m"

@@ -75,10 +75,22 @@ class DeployForecast:
     # past which a predicted overlap is accepted (the deployment waits) rather than holding the batch again.
     held: timedelta | None = None
     max_hold: timedelta | None = None
+    # ... but not when the next deployment is expected sooner than this: that one would wait nearly the
+    # whole run; the guard takes the gap after it instead (policy `max_hold_lead`; None: any lead).
+    max_hold_lead: timedelta | None = None
+    # The run must end at least this long before the expected deployment (policy `deploy_margin`): the
+    # forecast's early starts and a batch's long tail eat into it instead of into the deployment.
+    margin: timedelta = timedelta(0)
 
-    def hold_exceeded(self) -> bool:
-        """True when the batch has been held at least `max_hold`: an overlap no longer closes the gate."""
-        return self.held is not None and self.max_hold is not None and self.held >= self.max_hold
+    def hold_exceeded(self, now: datetime | None = None) -> bool:
+        """True when the batch has been held at least `max_hold` (and, with `max_hold_lead` and `now`, the
+        next deployment is expected at least that far ahead): an overlap no longer closes the gate."""
+        if self.held is None or self.max_hold is None or self.held < self.max_hold:
+            return False
+        if self.max_hold_lead is None or now is None or self.expected is None:
+            return True
+        expected_at = self.expected.expected_at
+        return expected_at is None or expected_at - now >= self.max_hold_lead
 
 
 def expect_next_deployment(
@@ -205,11 +217,12 @@ def overlap_reason(now: datetime, forecast: DeployForecast) -> str | None:
     if expected is None or duration is None or expected.expected_at is None:
         return None
     ends = now + duration.duration
-    if ends <= expected.expected_at or forecast.hold_exceeded():
+    if ends + forecast.margin <= expected.expected_at or forecast.hold_exceeded(now):
         return None
+    margin = f" less the {_human(forecast.margin)} margin" if forecast.margin else ""
     return (
         f"predicted PDM of {_human(duration.duration)} ({duration.basis}) would end {_clock(ends)}, after the "
-        f"next deployment expected {_clock(expected.expected_at)} ({expected.basis})"
+        f"next deployment expected {_clock(expected.expected_at)}{margin} ({expected.basis})"
     )
 
 
@@ -222,7 +235,12 @@ def describe(now: datetime, forecast: DeployForecast) -> str:
         return f"no deployment expected ({expected.basis})"
     ends = now + duration.duration
     held, max_hold = forecast.held, forecast.max_hold
-    if ends > expected.expected_at and held is not None and max_hold is not None and forecast.hold_exceeded():
+    if (
+        ends + forecast.margin > expected.expected_at
+        and held is not None
+        and max_hold is not None
+        and forecast.hold_exceeded(now)
+    ):
         return (
             f"predicted PDM of {_human(duration.duration)} may delay the deployment expected "
             f"{_clock(expected.expected_at)}: accepted, migrations have waited {_human(held)} with no "

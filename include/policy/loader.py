@@ -754,6 +754,13 @@ class _Parser:
             )
             or base.per_migration_default,
             max_hold=self.duration(spec.get("max_hold"), f"{path}.max_hold", None, positive=True),
+            max_hold_lead=self.duration(
+                spec.get("max_hold_lead"), f"{path}.max_hold_lead", None, positive=True
+            ),
+            deploy_margin=self.duration(
+                spec.get("deploy_margin"), f"{path}.deploy_margin", base.deploy_margin
+            )
+            or base.deploy_margin,
         )
 
     def rollback_health(self, value: Any) -> RollbackHealthSettings | None:

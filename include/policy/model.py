@@ -51,6 +51,10 @@ class ForecastSettings:
     # with the next deployment no longer closes the gate (that deployment may wait for the run instead of
     # the batch growing night after night); None: the overlap always closes it.
     max_hold: timedelta | None = None
+    # ... except when the next deployment is expected within this lead (it would wait most of the run).
+    max_hold_lead: timedelta | None = None
+    # The predicted run must end this long before the expected deployment.
+    deploy_margin: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -620,6 +624,8 @@ def _forecast_dict(forecast: ForecastSettings) -> dict[str, Any]:
         "min_samples": forecast.min_samples,
         "per_migration_default": format_duration(forecast.per_migration_default),
         "max_hold": format_duration(forecast.max_hold) if forecast.max_hold else None,
+        "max_hold_lead": format_duration(forecast.max_hold_lead) if forecast.max_hold_lead else None,
+        "deploy_margin": format_duration(forecast.deploy_margin),
     }
 
 

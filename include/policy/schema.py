@@ -199,6 +199,8 @@ SECTIONS: tuple[Section, ...] = (
             Field("min_samples", "integer"),
             Field("per_migration_default", "duration"),
             Field("max_hold", "duration", positive=True),
+            Field("max_hold_lead", "duration", positive=True),
+            Field("deploy_margin", "duration", timedelta(0)),
         ),
     ),
     Section(

@@ -17,7 +17,7 @@ import numpy as np
 
 from include.classification.classes import MigrationClass, most_restrictive
 from include.decision import NEEDS_HUMAN, choose_path, decide, run_class, select_versions
-from include.gates.batch_duration import BatchDurationSettings, fit_reason, predict_batch_duration
+from include.gates.batch_duration import PastBatch, batch_fit_reason, predict_pending, settings_from_forecast
 from include.gates.deploy_forecast import DurationEstimate
 from include.gates.deploy_lock import DeployLockObservation, evaluate_deploy_lock
 from include.gates.rollback import BlockingIssue, RollbackObservation, evaluate_rollback_safety
@@ -187,7 +187,8 @@ class OrchestratorPolicy:
                 self._sleep[cls] = self.world.minute_of(window.retry_at)
             return None
         batch = self._batch_duration(view, pending)
-        if batch is not None and fit_reason(now, batch.duration, _closes_at(window)) is not None:
+        batch_classes = [MigrationClass.parse(m["class"]) for m in pending]
+        if batch is not None and batch_fit_reason(batch_classes, batch.duration, now, _closes_at(window)):
             return None  # the batch would outlast its low-traffic window: wait for a longer one
         results = [
             window,
@@ -289,6 +290,13 @@ class OrchestratorPolicy:
         if day not in self._profiles:
             settings = self.policy.gates.traffic.profile
             world = self.world
+            # The profile depends on the traffic and these settings only: both orchestrator rows share it
+            # (the arrays' ids keep a copy of the world with other traffic from reading it).
+            shared = (id(world.traffic), id(world.history), self.environment, day, settings.weeks)
+            shared += (settings.low_percentile,)
+            if ("profile", *shared) in world.derived:
+                self._profiles[day] = world.derived[("profile", *shared)]
+                return self._profiles[day]
             end_step = day * 1440 // STEP_MINUTES
             series = np.concatenate([world.history, world.traffic[:end_step]])
             series = series[-settings.weeks * STEPS_PER_WEEK :]
@@ -305,13 +313,15 @@ class OrchestratorPolicy:
                 self._profiles[day] = (profile, None)
             except ValueError as exc:  # no usable history: learned windows stay closed, saying why
                 self._profiles[day] = (None, str(exc))
+            world.derived[("profile", *shared)] = self._profiles[day]
         return self._profiles[day]
 
     def _batch_duration(self, view: View, pending: list[dict[str, Any]]) -> DurationEstimate | None:
         """With `per_migration_quantile` set, the predicted run time of this batch (batch_duration.py), from
-        the per-migration durations of this policy's past runs (the classes it knew then)."""
+        the facts the DAG reads from the audit store for each past run: the classes it executed (as this
+        policy knew them then) and the run's duration (batch_duration.predict_pending, as the DAG calls it)."""
         settings = getattr(self.policy.gates.deploy_lock, "forecast", None)
-        if settings is None or not settings.enabled or settings.per_migration_quantile is None:
+        if settings is None or settings_from_forecast(settings) is None:
             return None
         recent = view.minute - settings.duration_history.total_seconds() / 60
         first = bisect.bisect_left([run.start for run in view.runs], recent)
@@ -321,23 +331,14 @@ class OrchestratorPolicy:
         key = (len(view.runs), first, tuple(sorted(c.rank for c in classes)))
         if key in self._batches:
             return self._batches[key]
-        history: dict[MigrationClass, list[float]] = {}
+        batches = []
         for run in view.runs[first:]:
+            counts: dict[MigrationClass, int] = {}
             for item in run.executed:
                 known = self.effective_class(item.migration)
-                history.setdefault(known, []).append((item.end - item.start) * 60)
-        defaults = {cls: settings.per_migration_default for cls in MigrationClass}
-        estimate = predict_batch_duration(
-            classes,
-            history,
-            defaults,
-            BatchDurationSettings(
-                overhead=settings.pipeline_overhead,
-                quantile=settings.per_migration_quantile,
-                safety_factor=settings.safety_factor,
-                min_samples=settings.min_samples,
-            ),
-        )
+                counts[known] = counts.get(known, 0) + 1
+            batches.append(PastBatch(counts, (run.end - run.start) * 60))
+        estimate = predict_pending(classes, batches, settings)
         if len(self._batches) > 4096:
             self._batches.clear()
         self._batches[key] = estimate
@@ -379,7 +380,14 @@ class OrchestratorPolicy:
             )
             held = now - waiting if waiting is not None else None
         if batch is not None:
-            forecast = DeployForecast(expected, batch, held=held, max_hold=settings.max_hold)
+            forecast = DeployForecast(
+                expected,
+                batch,
+                held=held,
+                max_hold=settings.max_hold,
+                max_hold_lead=settings.max_hold_lead,
+                margin=settings.deploy_margin,
+            )
             return evaluate_deploy_lock(now, DeployLockObservation(forecast=forecast))
         recent = view.minute - settings.duration_history.total_seconds() / 60
         durations = [(r.end - r.start) * 60 for r in view.runs if r.run_class is cls and r.start >= recent]
@@ -391,7 +399,14 @@ class OrchestratorPolicy:
             class_max=self.policy.class_rule(cls).max_predicted_duration,
             default=settings.default_duration,
         )
-        forecast = DeployForecast(expected=expected, duration=duration, held=held, max_hold=settings.max_hold)
+        forecast = DeployForecast(
+            expected=expected,
+            duration=duration,
+            held=held,
+            max_hold=settings.max_hold,
+            max_hold_lead=settings.max_hold_lead,
+            margin=settings.deploy_margin,
+        )
         return evaluate_deploy_lock(now, DeployLockObservation(forecast=forecast))
 
     def _traffic(self, view: View, cls: MigrationClass) -> TrafficObservation:

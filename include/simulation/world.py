@@ -81,6 +81,8 @@ class World:
     peak_percentile: float = 75.0
     seed: int = 0
     notes: dict[str, Any] = field(default_factory=dict)
+    # What policies derive from the world alone and may share (the daily traffic profiles): not an input.
+    derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def minutes(self) -> float:

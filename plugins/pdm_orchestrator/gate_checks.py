@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -23,24 +25,105 @@ GATE_NAMES = ("window", "traffic", "deploy_lock", "rollback_safety")
 AUDIT_CONN_ID = "pdm_audit"  # where traffic profiles and past PDM runs are read from
 
 
-def evaluate_gates(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> list[GateResult]:
-    """Every gate's verdict for running `cls` on `environment` at `now`; sources that fail → closed."""
+def evaluate_gates(
+    policy: Any,
+    environment: str,
+    cls: MigrationClass,
+    now: datetime,
+    batch: Sequence[str] | None = None,
+) -> list[GateResult]:
+    """Every gate's verdict for running `cls` on `environment` at `now`; sources that fail → closed.
+
+    `batch` is the classes of the migrations the run would execute (run_steps.batch_classes); with the
+    policy's per-batch prediction on, the window gate checks that the batch fits before its window closes
+    and the deploy-lock forecast predicts this batch. None: the run-level behaviour.
+    """
     env_policy = policy.for_environment(environment)
     return [
-        window_gate(env_policy, environment, cls, now),
+        window_gate(env_policy, environment, cls, now, batch),
         traffic_gate(env_policy, environment, cls, now),
-        deploy_lock_gate(env_policy, environment, now, cls),
+        deploy_lock_gate(env_policy, environment, now, cls, batch),
         rollback_gate(env_policy, environment, cls, now),
     ]
 
 
-def window_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
-    """The calendar, plus the environment's stored traffic profile when the class has learned windows."""
+def window_gate(
+    policy: Any, environment: str, cls: MigrationClass, now: datetime, batch: Sequence[str] | None = None
+) -> GateResult:
+    """The calendar, plus the environment's stored traffic profile when the class has learned windows;
+    then, when the policy predicts per batch, whether the pending batch ends before the window closes."""
     learned = getattr(policy, "learned_windows", {}) or {}
     if not any(name in learned for name in policy.class_rule(cls).windows):
-        return evaluate_window(now, policy, cls)
-    profile, error = latest_traffic_profile(environment)
-    return evaluate_window(now, policy, cls, profile=profile, profile_error=error)
+        result = evaluate_window(now, policy, cls)
+    else:
+        profile, error = latest_traffic_profile(environment)
+        result = evaluate_window(now, policy, cls, profile=profile, profile_error=error)
+    if not result.open or batch is None:
+        return result
+    return batch_fit_gate(result, policy, environment, batch, now)
+
+
+def batch_fit_gate(
+    window: GateResult, policy: Any, environment: str, batch: Sequence[str], now: datetime
+) -> GateResult:
+    """The open window gate, closed when the predicted batch would still run as the window closes.
+
+    The same rule as the simulator's orchestrator (batch_duration.predict_pending and batch_fit_reason, on
+    the audit store's per-run facts). Policy without the per-batch prediction: `window` unchanged. Past
+    runs unreadable: closed, saying why (fail closed). No retry_at: the check is repeated at each poll.
+    """
+    from include.gates.batch_duration import batch_fit_reason, describe_batch
+
+    estimate, error = pending_batch_duration(policy, environment, batch, now)
+    if error is not None:
+        return GateResult.unevaluable(window.gate, f"batch duration unknown: {error}", now)
+    if estimate is None:
+        return window
+    classes = [MigrationClass.parse(name) for name in batch]
+    closes = window.observed.get("closes_at") if isinstance(window.observed, dict) else None
+    closes_at = datetime.fromisoformat(closes) if closes else None
+    observed = dict(window.observed) | {
+        "batch": describe_batch(classes),
+        "predicted_duration_s": estimate.duration.total_seconds(),
+        "predicted_end": (now + estimate.duration).isoformat(),
+    }
+    details = dict(window.details) | {"batch_prediction": estimate.basis}
+    reason = batch_fit_reason(classes, estimate.duration, now, closes_at)
+    if reason is None:
+        return replace(window, observed=observed, details=details)
+    return replace(window, open=False, observed=observed, details=details, reason=reason, retry_at=None)
+
+
+def pending_batch_duration(
+    policy: Any,
+    environment: str,
+    batch: Sequence[str] | None,
+    now: datetime,
+    audit_conn_id: str = AUDIT_CONN_ID,
+) -> tuple[Any, str | None]:
+    """(the batch's predicted run or None, why it could not be predicted or None).
+
+    None, None when there is no batch or the policy's forecast does not predict per batch (the run-level
+    prediction stays in use). Learns from the audit store's per-run facts over `duration_history`.
+    """
+    from include.gates.batch_duration import PastBatch, predict_pending, settings_from_forecast
+
+    forecast = policy.gates.deploy_lock.forecast
+    if batch is None or settings_from_forecast(forecast) is None:
+        return None, None
+    try:
+        from pdm_orchestrator.hooks.audit import AuditHook
+
+        since = (now - forecast.duration_history).isoformat()
+        rows = AuditHook(audit_conn_id).get_conn().pdm_batches(environment, since)
+        past = [
+            PastBatch({MigrationClass.parse(name): count for name, count in counts.items()}, seconds)
+            for counts, seconds in rows
+        ]
+        classes = [MigrationClass.parse(name) for name in batch]
+        return predict_pending(classes, past, forecast), None
+    except Exception as exc:  # noqa: BLE001 - no prediction: the gates that need it are closed, saying why
+        return None, f"past PDM runs unreadable: {type(exc).__name__}: {exc}"
 
 
 def latest_traffic_profile(environment: str, audit_conn_id: str = AUDIT_CONN_ID) -> tuple[Any, str | None]:
@@ -111,7 +194,11 @@ def traffic_settings(policy: Any, cls: MigrationClass):
 
 
 def deploy_lock_gate(
-    policy: Any, environment: str, now: datetime, cls: MigrationClass | None = None
+    policy: Any,
+    environment: str,
+    now: datetime,
+    cls: MigrationClass | None = None,
+    batch: Sequence[str] | None = None,
 ) -> GateResult:
     from pdm_orchestrator.hooks.gitlab import GitLabError, GitLabHook
 
@@ -137,7 +224,7 @@ def deploy_lock_gate(
             running_pdm_pipelines=pdm_pipelines,
             explicit_lock=explicit_lock(settings.lock_variable.format(environment=environment)),
             forecast=(
-                deploy_forecast(policy, environment, cls or MigrationClass.UNKNOWN, now, hook)
+                deploy_forecast(policy, environment, cls or MigrationClass.UNKNOWN, now, hook, batch)
                 if settings.forecast.enabled
                 else None
             ),
@@ -147,8 +234,16 @@ def deploy_lock_gate(
     return evaluate_deploy_lock(now, observation)
 
 
-def deploy_forecast(policy: Any, environment: str, cls: MigrationClass, now: datetime, hook: Any) -> Any:
-    """The next deployment expected (GitLab history) and the predicted PDM duration (audit store)."""
+def deploy_forecast(
+    policy: Any,
+    environment: str,
+    cls: MigrationClass,
+    now: datetime,
+    hook: Any,
+    batch: Sequence[str] | None = None,
+) -> Any:
+    """The next deployment expected (GitLab history) and the predicted PDM duration (audit store): of the
+    pending `batch` when the policy predicts per batch, else of the class's whole past runs."""
     from include.gates.deploy_forecast import (
         DeployForecast,
         expect_next_deployment,
@@ -173,21 +268,25 @@ def deploy_forecast(policy: Any, environment: str, cls: MigrationClass, now: dat
         gap_percentile=settings.gap_percentile,
         weekly_pattern=settings.weekly_pattern,
     )
-    try:
-        from pdm_orchestrator.hooks.audit import AuditHook
+    duration, error = pending_batch_duration(policy, environment, batch, now)
+    if error is not None:
+        return DeployForecast(error=error)
+    if duration is None:
+        try:
+            from pdm_orchestrator.hooks.audit import AuditHook
 
-        since = (now - settings.duration_history).isoformat()
-        runs = AuditHook(AUDIT_CONN_ID).get_conn().pdm_run_durations(environment, cls.value, since)
-    except Exception as exc:  # noqa: BLE001 - no durations: the forecast, and so the gate, is unknown
-        return DeployForecast(error=f"past PDM durations unreadable: {type(exc).__name__}: {exc}")
-    duration = predict_pdm_duration(
-        [seconds for _, seconds in runs],
-        safety_factor=settings.safety_factor,
-        min_runs=settings.min_runs,
-        class_name=cls.value,
-        class_max=policy.class_rule(cls).max_predicted_duration,
-        default=settings.default_duration,
-    )
+            since = (now - settings.duration_history).isoformat()
+            runs = AuditHook(AUDIT_CONN_ID).get_conn().pdm_run_durations(environment, cls.value, since)
+        except Exception as exc:  # noqa: BLE001 - no durations: the forecast, and so the gate, is unknown
+            return DeployForecast(error=f"past PDM durations unreadable: {type(exc).__name__}: {exc}")
+        duration = predict_pdm_duration(
+            [seconds for _, seconds in runs],
+            safety_factor=settings.safety_factor,
+            min_runs=settings.min_runs,
+            class_name=cls.value,
+            class_max=policy.class_rule(cls).max_predicted_duration,
+            default=settings.default_duration,
+        )
     held = None
     if settings.max_hold is not None:
         # The starvation guard: PDM runs are recorded as deployments to db/<environment>; the oldest pending
@@ -201,7 +300,14 @@ def deploy_forecast(policy: Any, environment: str, cls: MigrationClass, now: dat
         last_run = max((d.created_at for d in pdm_runs if d.created_at), default=None)
         since = waiting_since((d.finished_at for d in deployments if d.status == "success"), last_run)
         held = now - since if since is not None else None
-    return DeployForecast(expected=expected, duration=duration, held=held, max_hold=settings.max_hold)
+    return DeployForecast(
+        expected=expected,
+        duration=duration,
+        held=held,
+        max_hold=settings.max_hold,
+        max_hold_lead=settings.max_hold_lead,
+        margin=settings.deploy_margin,
+    )
 
 
 def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
@@ -229,8 +335,6 @@ def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datet
         observation = RollbackObservation(error=str(exc))
     bounds = health_bounds(settings.health)
     if bounds is not None and observation.error is None:
-        from dataclasses import replace
-
         from pdm_orchestrator.hooks.prometheus import PrometheusHook
 
         reading = PrometheusHook(policy.prometheus_conn_id).health_reading(bounds, environment, now)

@@ -165,6 +165,23 @@ def select_for_run(
     return result
 
 
+def batch_classes(snapshot: dict[str, Any]) -> list[str] | None:
+    """The classes of the migrations this run would execute (selected_versions: the selected prefix);
+    None when the snapshot lists no migrations at all (nothing to predict from)."""
+    migrations = snapshot.get("selected", snapshot.get("migrations"))
+    if migrations is None:
+        return None
+    return [str(m.get("class") or "unknown") for m in migrations]
+
+
+def batch_class_counts(snapshot: dict[str, Any]) -> dict[str, int]:
+    """batch_classes as class → count, for the audit record."""
+    counts: dict[str, int] = {}
+    for name in batch_classes(snapshot) or []:
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def record_snapshot(snapshot: dict[str, Any], context: dict[str, Any]) -> None:
     """The run's start and what is pending, before any decision: fails the run if the store is down."""
     from pdm_orchestrator.audit_events import record
@@ -179,6 +196,8 @@ def record_snapshot(snapshot: dict[str, Any], context: dict[str, Any]) -> None:
             "deployed": snapshot["deployed"],
             "rollback_line": snapshot["rollback_line"],
             "run_class": snapshot["run_class"],
+            # What the run is to execute, by class: the per-batch fact the duration prediction learns from.
+            "batch_classes": batch_class_counts(snapshot),
             "migrations": [
                 {k: m[k] for k in ("path", "version", "name", "class", "database", "reasons", "annotated")}
                 for m in snapshot["migrations"]

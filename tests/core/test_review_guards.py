@@ -81,7 +81,7 @@ def test_a_pipeline_is_not_created_after_the_window_closed(tmp_path):
         task_id="trigger_pipeline", environment="gprd", policy_path=str(path), snapshot_task_id="classify"
     )
 
-    def window_only(policy, environment, cls, now):
+    def window_only(policy, environment, cls, now, batch=None):
         return [window_gate(policy, environment, cls, now)]
 
     now = datetime.now(UTC)

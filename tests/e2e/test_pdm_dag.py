@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.hitl import run_answering
+from tests.support.policies import DAYS, e2e_policy, write_policy
 from tests.support.scenarios import BACKGROUND, CLEANUP, NEW_SHA, RELEASE_TOOLS, world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -108,6 +109,61 @@ def test_running_deployment_blocks_the_trigger(pdm_world):
     assert outcome["outcome"] == "gates_closed"
     assert "deploy_lock" in outcome["reason"] and "running" in outcome["reason"]
     assert _created(sandbox) == []
+
+
+def _window_closing_in(pdm_world, closes_in) -> None:
+    """Background runs only in a window that closes `closes_in` from now; the policy predicts per batch
+    (no past runs: 10m overhead + 10m per migration)."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    data = e2e_policy(now)
+    data["windows"]["closing"] = {
+        "days": DAYS,
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + closes_in).strftime("%H:%M"),
+    }
+    data["classes"]["background"]["windows"] = ["closing"]
+    data["gates"]["deploy_lock"]["forecast"] = {
+        "enabled": True,
+        "per_migration_quantile": 50,
+        "pipeline_overhead": "10m",
+        "per_migration_default": "10m",
+        "min_samples": 2,
+        "safety_factor": 1.0,
+    }
+    write_policy(pdm_world.policy_path, data)
+
+
+def test_a_batch_that_would_outlast_its_window_is_not_triggered(pdm_world):
+    """The window gate judges the run's batch: one migration predicted 20m, the window closes in 15m."""
+    from datetime import timedelta
+
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
+    _window_closing_in(pdm_world, timedelta(minutes=15))
+    run = pdm_world.run()
+    outcome = pdm_world.outcome(run.run_id)
+    assert outcome["outcome"] == "waiting_for_window"  # the window gate is the one closed
+    assert "batch of 1 predicted 20m would end" in outcome["reason"], outcome["reason"]
+    assert "after the window closes" in outcome["reason"]
+    assert _created(sandbox) == []
+
+
+def test_a_batch_that_fits_its_window_is_triggered_and_recorded_for_the_next_prediction(pdm_world):
+    from datetime import timedelta
+
+    sandbox = pdm_world.serve(world({BACKGROUND_FILE: BACKGROUND}))
+    _window_closing_in(pdm_world, timedelta(hours=3))
+    run = pdm_world.run()
+    assert pdm_world.outcome(run.run_id)["outcome"] == "pipeline_succeeded"
+    assert len(_created(sandbox)) == 1
+    decision = pdm_world.audit.events(run_id=run.run_id, kind="decision")[0].payload
+    window = next(g for g in decision["gates"] if g["gate"] == "window")
+    assert window["open"] and window["observed"]["batch"] == "batch of 1"
+    # The run's per-batch facts are in the audit store for the next prediction.
+    snapshot = pdm_world.audit.events(run_id=run.run_id, kind="snapshot")[0].payload
+    assert snapshot["batch_classes"] == {"background": 1}
+    assert [counts for counts, _ in pdm_world.audit.pdm_batches("gprd")] == [{"background": 1}]
 
 
 def test_failed_pipeline_is_recorded_as_failure(pdm_world):

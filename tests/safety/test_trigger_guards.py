@@ -28,7 +28,7 @@ def operator_and_policy(tmp_path):
 
 
 def _gates(**closed: str):
-    def evaluate(policy, environment, cls, now):
+    def evaluate(policy, environment, cls, now, batch=None):
         return [
             GateResult(name, name not in closed, None, None, closed.get(name, "ok"))
             for name in ("window", "traffic", "deploy_lock", "rollback_safety")

@@ -45,13 +45,19 @@ def test_daily_policy_is_valid_and_uses_the_levers():
 
 def test_daily_policy_runs_heavy_work_only_in_its_windows_and_fits_them():
     """Two weeks of seed 3: every run starts in its class's window and its heavy work is never at peak."""
+    from include.simulation.engine import View
+
     settings = load_world_settings()
     policy = load_policy(str(DAILY)).for_environment("gprd")
     world = generate_world(settings, 2, 3)
-    outcome = simulate(world, OrchestratorPolicy(policy, "gprd", settings.review_times))
+    orchestrator = OrchestratorPolicy(policy, "gprd", settings.review_times)
+    outcome = simulate(world, orchestrator)
     assert outcome.runs, "the daily policy ran nothing in two weeks"
     for run in outcome.runs:
-        verdict = policy.window_verdict(run.run_class, world.at(run.start))
+        # Judged as the run was: the learned window with the traffic profile the DAG had stored that day.
+        view = View(world, run.start, int(run.start // 5), [], None)
+        profile, error = orchestrator._profile(view)
+        verdict = policy.window_verdict(run.run_class, world.at(run.start), profile, error)
         assert verdict.allowed, (world.at(run.start), run.run_class)
     scores = score(world, outcome, policy)
     assert scores.heavy_peak_min == 0 and scores.bake_violations == 0 and scores.incident_rollbacks == 0
@@ -90,6 +96,34 @@ def test_an_overlap_closes_the_gate_until_the_batch_was_held_max_hold():
             assert "accepted" in result.reason and "max_hold 1d 12h" in result.reason
 
 
+def test_the_guard_does_not_accept_a_deployment_expected_within_max_hold_lead():
+    """Past max_hold, the overlap is accepted only when the next deployment is at least max_hold_lead away:
+    one expected sooner would wait nearly the whole run, so the guard takes the gap after it."""
+    from dataclasses import replace
+
+    from include.gates.deploy_lock import DeployLockObservation, evaluate_deploy_lock
+
+    now, forecast = _overlapping_forecast(timedelta(hours=40), timedelta(hours=36))  # expected in 30m
+    for lead, is_open in [(None, True), (timedelta(minutes=30), True), (timedelta(minutes=31), False)]:
+        result = evaluate_deploy_lock(
+            now, DeployLockObservation(forecast=replace(forecast, max_hold_lead=lead))
+        )
+        assert result.open is is_open, (lead, result.reason)
+
+
+def test_deploy_margin_keeps_the_predicted_end_that_far_before_the_deployment():
+    from dataclasses import replace
+
+    from include.gates.deploy_lock import DeployLockObservation, evaluate_deploy_lock
+
+    now, forecast = _overlapping_forecast(None, None)  # expected in 30m
+    short = replace(forecast, duration=replace(forecast.duration, duration=timedelta(minutes=20)))
+    assert evaluate_deploy_lock(now, DeployLockObservation(forecast=short)).open
+    with_margin = replace(short, margin=timedelta(minutes=15))
+    closed = evaluate_deploy_lock(now, DeployLockObservation(forecast=with_margin))
+    assert not closed.open and "less the 15m margin" in closed.reason
+
+
 def test_a_deployment_running_still_closes_the_gate_past_max_hold():
     from include.deployments import Deployment
     from include.gates.deploy_lock import DeployLockObservation, evaluate_deploy_lock
@@ -116,6 +150,8 @@ def test_max_hold_is_loaded_and_defaults_off(tmp_path):
     policy = load_policy(str(DAILY)).for_environment("gprd")
     assert policy.gates.deploy_lock.forecast.max_hold == timedelta(hours=48)
     assert ForecastSettings().max_hold is None
+    assert policy.gates.deploy_lock.forecast.max_hold_lead == timedelta(minutes=30)
+    assert ForecastSettings().max_hold_lead is None and ForecastSettings().deploy_margin == timedelta(0)
     shipped = load_policy(str(PROJECT_ROOT / "config" / "policy.yaml")).for_environment("gprd")
     assert shipped.gates.deploy_lock.forecast.max_hold is None
 

@@ -329,8 +329,11 @@ class TriggerPdmPipelineOperator(BaseOperator):
         if evaluate is None:
             from pdm_orchestrator.gate_checks import evaluate_gates as evaluate
         overrides = gate_overrides(params)
+        from pdm_orchestrator.run_steps import batch_classes
+
         cls = MigrationClass.parse(snapshot.get("run_class") or "unknown")
-        verdict = recheck_before_create(evaluate(policy, self.environment, cls, now), overrides)
+        results = evaluate(policy, self.environment, cls, now, batch=batch_classes(snapshot))
+        verdict = recheck_before_create(results, overrides)
         if not verdict.go:
             raise AirflowFailException(
                 f"not creating the PDM pipeline: a gate closed after the decision: {verdict.reason}"

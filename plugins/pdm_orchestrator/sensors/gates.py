@@ -27,17 +27,20 @@ GATE_TASKS: dict[str, str] = {
 }
 
 
-def evaluate_gate(policy: Any, environment: str, cls: Any, now: datetime, gate: str) -> Any:
-    """One gate's verdict (the same checks as the decision's), for a sensor or its trigger."""
+def evaluate_gate(
+    policy: Any, environment: str, cls: Any, now: datetime, gate: str, batch: list[str] | None = None
+) -> Any:
+    """One gate's verdict (the same checks as the decision's), for a sensor or its trigger; `batch` is the
+    classes of the migrations the run would execute (the window's fit and the deploy-lock forecast)."""
     from pdm_orchestrator import gate_checks
 
     env_policy = policy.for_environment(environment)
     if gate == "window":
-        return gate_checks.window_gate(env_policy, environment, cls, now)
+        return gate_checks.window_gate(env_policy, environment, cls, now, batch)
     if gate == "traffic":
         return gate_checks.traffic_gate(env_policy, environment, cls, now)
     if gate == "deploy_lock":
-        return gate_checks.deploy_lock_gate(env_policy, environment, now, cls)
+        return gate_checks.deploy_lock_gate(env_policy, environment, now, cls, batch)
     if gate == "rollback_safety":
         return gate_checks.rollback_gate(env_policy, environment, cls, now)
     raise ValueError(f"unknown gate {gate!r} (known: {', '.join(GATE_TASKS)})")
@@ -50,6 +53,9 @@ class GateSensor(BaseSensorOperator):
     :param environment: the policy's environment name.
     :param policy_path: the policy file.
     :param run_class: the class to schedule for (templated; the classify task's XCom).
+    :param snapshot_task_id: the task whose XCom is the run's snapshot; its batch (the classes of the
+        migrations the run would execute) is what the window's fit and the deploy-lock forecast predict.
+        None: judged on the run class alone.
     """
 
     template_fields = ("run_class",)
@@ -62,6 +68,7 @@ class GateSensor(BaseSensorOperator):
         environment: str,
         policy_path: str,
         run_class: str,
+        snapshot_task_id: str | None = None,
         deferrable: bool = True,
         poke_interval: float = 60,
         timeout: float = 7 * 24 * 3600,
@@ -75,6 +82,7 @@ class GateSensor(BaseSensorOperator):
         self.environment = environment
         self.policy_path = policy_path
         self.run_class = run_class
+        self.snapshot_task_id = snapshot_task_id
         self.deferrable = deferrable
 
     def _inputs(self, context: Any) -> tuple[Any, Any, dict[str, str]]:
@@ -84,6 +92,15 @@ class GateSensor(BaseSensorOperator):
 
         policy = load_policy(self.policy_path).for_environment(self.environment)
         return policy, MigrationClass.parse(self.run_class), gate_overrides(context["params"])
+
+    def _batch(self, context: Any) -> list[str] | None:
+        """The run's batch from the snapshot's XCom (None without a snapshot task)."""
+        if self.snapshot_task_id is None:
+            return None
+        from pdm_orchestrator.run_steps import batch_classes
+
+        snapshot = context["ti"].xcom_pull(task_ids=self.snapshot_task_id)
+        return batch_classes(snapshot) if snapshot else None
 
     def _overridden(self, context: Any, reason: str) -> dict[str, Any]:
         user = getattr(context["dag_run"], "triggering_user_name", None) or "unknown"
@@ -96,7 +113,8 @@ class GateSensor(BaseSensorOperator):
         policy, cls, overrides = self._inputs(context)
         if self.gate in overrides:
             return PokeReturnValue(True, self._overridden(context, overrides[self.gate]))
-        result = evaluate_gate(policy, self.environment, cls, datetime.now(UTC), self.gate)
+        batch = self._batch(context)
+        result = evaluate_gate(policy, self.environment, cls, datetime.now(UTC), self.gate, batch)
         self.log.info("gate %s: %s — %s", self.gate, "open" if result.open else "closed", result.reason)
         return PokeReturnValue(result.open, result.to_dict()) if result.open else False
 
@@ -109,7 +127,8 @@ class GateSensor(BaseSensorOperator):
         if self.gate in overrides:
             return self._overridden(context, overrides[self.gate])
         now = datetime.now(UTC)
-        result = evaluate_gate(policy, self.environment, cls, now, self.gate)
+        batch = self._batch(context)
+        result = evaluate_gate(policy, self.environment, cls, now, self.gate, batch)
         self.log.info("gate %s: %s — %s", self.gate, "open" if result.open else "closed", result.reason)
         if result.open:
             return result.to_dict()
@@ -127,6 +146,7 @@ class GateSensor(BaseSensorOperator):
                 deadline=deadline.isoformat(),
                 poll_seconds=policy.gates.poll_interval.total_seconds(),
                 gates=[self.gate],
+                batch=batch,
             ),
             method_name="execute_complete",
             timeout=(deadline - now) + timedelta(minutes=10),
@@ -138,15 +158,18 @@ class GateSensor(BaseSensorOperator):
         return result
 
 
-def recheck_all(environment: str, policy_path: str, run_class: str, context: Any) -> dict[str, Any]:
-    """Every gate evaluated again at one instant, for the decide step (the sensors' answers are older)."""
+def recheck_all(
+    environment: str, policy_path: str, run_class: str, context: Any, batch: list[str] | None = None
+) -> dict[str, Any]:
+    """Every gate evaluated again at one instant, for the decide step (the sensors' answers are older);
+    `batch` as for the sensors."""
     from include.classification.classes import MigrationClass
     from include.policy import load_policy
     from pdm_orchestrator.gate_checks import evaluate_gates
     from pdm_orchestrator.params import gate_overrides
 
     policy = load_policy(policy_path).for_environment(environment)
-    results = evaluate_gates(policy, environment, MigrationClass.parse(run_class), datetime.now(UTC))
+    results = evaluate_gates(policy, environment, MigrationClass.parse(run_class), datetime.now(UTC), batch)
     overrides = gate_overrides(context["params"])
     closed = [r for r in results if not r.open and r.gate not in overrides]
     return {

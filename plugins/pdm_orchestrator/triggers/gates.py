@@ -29,8 +29,10 @@ class GatesOpenTrigger(BaseTrigger):
         poll_seconds: float = 60.0,
         overrides: dict[str, str] | None = None,
         gates: list[str] | None = None,
+        batch: list[str] | None = None,
     ) -> None:
         super().__init__()
+        self.batch = list(batch) if batch is not None else None  # classes the run would execute
         self.gates = list(gates) if gates else None  # one sensor's gate; None: all of them
         self.environment = environment
         self.policy_path = policy_path
@@ -50,6 +52,7 @@ class GatesOpenTrigger(BaseTrigger):
                 "poll_seconds": self.poll_seconds,
                 "overrides": self.overrides,
                 "gates": self.gates,
+                "batch": self.batch,
             },
         )
 
@@ -70,8 +73,10 @@ class GatesOpenTrigger(BaseTrigger):
             if self.gates:
                 from pdm_orchestrator.sensors.gates import evaluate_gate
 
-                return moment, [evaluate_gate(policy, self.environment, cls, moment, g) for g in self.gates]
-            return moment, evaluate_gates(policy, self.environment, cls, moment)
+                return moment, [
+                    evaluate_gate(policy, self.environment, cls, moment, g, self.batch) for g in self.gates
+                ]
+            return moment, evaluate_gates(policy, self.environment, cls, moment, self.batch)
 
         while True:
             now, results = await asyncio.to_thread(check_now)
