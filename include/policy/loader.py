@@ -38,7 +38,7 @@ def load_policy(path: str | Path) -> Policy:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
+        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from exc
     key = (str(path), hashlib.sha256(text.encode("utf-8")).hexdigest())
     policy = _LOADED.get(key)
     if policy is None:

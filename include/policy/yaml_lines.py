@@ -24,7 +24,7 @@ def read_yaml(path: Path, text: str) -> tuple[Any, dict[str, int], list[tuple[st
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise PolicyError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        raise PolicyError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
     lines: dict[str, int] = {}
     duplicates: list[tuple[str, str]] = []
     if node is not None:
