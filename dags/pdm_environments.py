@@ -84,7 +84,10 @@ def build(environment: str) -> DAG:
         doc_md=DOC.format(
             env=environment, db_env=env.db_environment, after=env.after or "-", policy=POLICY_PATH
         ),
-        schedule=PolicyWindowTimetable(POLICY_PATH, environment) if env.schedule else None,
+        # The declared timetable does not name its next run: see PolicyWindowTimetable's describe_next_run.
+        schedule=(
+            PolicyWindowTimetable(POLICY_PATH, environment, describe_next_run=False) if env.schedule else None
+        ),
         start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,

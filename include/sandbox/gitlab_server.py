@@ -91,7 +91,7 @@ class SandboxGitLab:
         try:
             scenario = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+            raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
         try:
             return cls(scenario, token, **kwargs)
         except ScenarioError as exc:
@@ -174,7 +174,7 @@ class SandboxGitLab:
         try:
             re.compile(path)
         except re.error as exc:
-            raise ValueError(f"fault path {path!r} is not a regular expression: {exc}") from None
+            raise ValueError(f"fault path {path!r} is not a regular expression: {exc}") from exc
         fault = {
             "path": path,
             "kind": kind,

@@ -34,9 +34,9 @@ def load_product_policy(path: Path, environment: str) -> Any:
     try:
         return load_policy(str(path)).for_environment(environment)
     except PolicyError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(str(exc)) from None  # the same message, as the simulator's error type
     except OSError as exc:
-        raise InputError(f"{path}: cannot read the policy: {exc.strerror or exc}") from None
+        raise InputError(f"{path}: cannot read the policy: {exc.strerror or exc}") from exc
 
 
 def compare(

@@ -189,9 +189,9 @@ def load_world_settings(path: Path | str = DEFAULT_WORLD) -> WorldSettings:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputError(f"{source}: cannot read: {exc.strerror or exc}") from None
+        raise InputError(f"{source}: cannot read: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise InputError(f"{source}: not valid YAML: {exc}") from None
+        raise InputError(f"{source}: not valid YAML: {exc}") from exc
     r = _Reader(source)
     base = path.resolve().parent
     data = r.mapping(raw, "(top level)", _TOP)
@@ -399,7 +399,7 @@ def _rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, st
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     numbered = [
         (n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")
     ]
@@ -559,7 +559,7 @@ def traffic_from_prometheus(url: str, query: str, end: datetime, timeout: float 
         with urllib.request.urlopen(target, timeout=timeout) as response:  # noqa: S310 - operator-given URL
             body = json.loads(response.read().decode("utf-8"))
     except (OSError, ValueError) as exc:
-        raise InputError(f"prometheus {url}: range query failed: {exc}") from None
+        raise InputError(f"prometheus {url}: range query failed: {exc}") from exc
     results = (body.get("data") or {}).get("result") or []
     if body.get("status") != "success" or not results:
         raise InputError(

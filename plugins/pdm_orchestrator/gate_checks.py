@@ -366,7 +366,7 @@ def explicit_lock(variable_name: str) -> ExplicitLock | None:
     try:
         raw = Variable.get(variable_name, default=None)
     except Exception as exc:  # noqa: BLE001
-        raise ExplicitLockUnreadable(f"lock variable {variable_name!r} unreadable: {exc}") from None
+        raise ExplicitLockUnreadable(f"lock variable {variable_name!r} unreadable: {exc}") from exc
     if raw in (None, ""):
         return None
     try:
@@ -382,7 +382,7 @@ def explicit_lock(variable_name: str) -> ExplicitLock | None:
             expires_at=expires_at,
         )
     except (ValueError, TypeError, AttributeError) as exc:
-        raise ExplicitLockUnreadable(f"lock variable {variable_name!r} is not a valid lock: {exc}") from None
+        raise ExplicitLockUnreadable(f"lock variable {variable_name!r} is not a valid lock: {exc}") from exc
 
 
 def _environment_variable(variables: dict[str, str]) -> str | None:

@@ -63,6 +63,15 @@ def test_serialize_round_trip_and_ui_texts(berlin_policy):
     assert "background: weekday_business" in timetable.description and "next run" in timetable.description
 
 
+def test_declared_copy_skips_the_next_run_the_stored_copy_names_it(berlin_policy):
+    """The DAG file's instance is only probed at parse; Airflow stores the description of the deserialized one."""
+    declared = PolicyWindowTimetable(str(berlin_policy), "gprd", describe_next_run=False)
+    assert "background: weekday_business" in declared.description and "next run" not in declared.description
+    stored = PolicyWindowTimetable.deserialize(declared.serialize())
+    assert stored.serialize() == PolicyWindowTimetable(str(berlin_policy), "gprd").serialize()
+    assert stored.description.startswith(declared.description) and "next run" in stored.description
+
+
 def test_manual_runs_and_no_catchup(berlin_policy):
     timetable = PolicyWindowTimetable(str(berlin_policy), "gprd")
     now = pendulum.datetime(2026, 11, 25, 10, 17, tz="UTC")

@@ -60,17 +60,17 @@ def _wrap(endpoint: str):
             except GitLabError:
                 raise
             except CallBudgetExceeded as exc:
-                raise GitLabError(f"GitLab {endpoint}: {exc}") from None
+                raise GitLabError(f"GitLab {endpoint}: {exc}") from None  # our own refusal: nothing below it
             except gitlab.exceptions.GitlabError as exc:
                 code = getattr(exc, "response_code", None)
                 message = getattr(exc, "error_message", None) or str(exc)
-                raise GitLabError(f"GitLab {endpoint}: HTTP {code}: {str(message)[:200]}") from None
+                raise GitLabError(f"GitLab {endpoint}: HTTP {code}: {str(message)[:200]}") from exc
             except requests.RequestException as exc:
-                raise GitLabError(f"GitLab {endpoint}: {type(exc).__name__}: {str(exc)[:200]}") from None
+                raise GitLabError(f"GitLab {endpoint}: {type(exc).__name__}: {str(exc)[:200]}") from exc
             except (ValueError, KeyError, TypeError) as exc:  # malformed JSON or unexpected shape
                 raise GitLabError(
                     f"GitLab {endpoint}: unexpected answer: {type(exc).__name__}: {exc}"
-                ) from None
+                ) from exc
             finally:
                 if outermost:
                     hook._deadline = None
@@ -262,7 +262,7 @@ class GitLabHook(BaseHook):
                     f"GitLab GET /admin/migrations/pending?database={database}: HTTP 404: "
                     f"{str(exc.error_message)[:120]} — the instance predates this endpoint or does not run "
                     f"database {database!r}; remove it from gitlab.admin_check_databases"
-                ) from None
+                ) from exc
             raise
         if not isinstance(answer, dict) or not isinstance(answer.get("pending_migrations"), list):
             raise ValueError("pending migrations answer is not {pending_migrations: [...], …}")
@@ -501,7 +501,7 @@ def _explain_variables_refusal(project: str):
                 "'Minimum role to use pipeline variables' (ci_pipeline_variables_minimum_override_role) above "
                 "the bot's role (GitLab.com's default for new projects is no_one_allowed); a Maintainer sets "
                 "it to developer under Settings > CI/CD > Variables, or gives the bot the role it names"
-            ) from None
+            ) from exc
         raise
 
 

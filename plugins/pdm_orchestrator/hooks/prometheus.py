@@ -87,7 +87,7 @@ class PrometheusHook(HttpHook):
         except Exception as exc:  # noqa: BLE001 - refused, timeout, DNS, missing connection: all "no answer"
             raise PrometheusError(
                 f"{self._endpoint_name(path)}: {type(exc).__name__}: {_short(exc)}"
-            ) from None
+            ) from exc
         where = self._endpoint_name(path)
         try:
             body = response.json()
@@ -119,7 +119,7 @@ class PrometheusHook(HttpHook):
                 for item in data["result"]
             ]
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise PrometheusError(f"{self._endpoint_name(path)}: malformed result: {_short(exc)}") from None
+            raise PrometheusError(f"{self._endpoint_name(path)}: malformed result: {_short(exc)}") from exc
 
     def query_sampled(self, promql: str, at: datetime) -> list[tuple[Labels, float, datetime]]:
         """An instant query whose times are the samples' own (PromQL `timestamp()`), not the evaluation
@@ -154,7 +154,7 @@ class PrometheusHook(HttpHook):
                 for item in data["result"]
             ]
         except (KeyError, TypeError, ValueError) as exc:
-            raise PrometheusError(f"{self._endpoint_name(path)}: malformed result: {_short(exc)}") from None
+            raise PrometheusError(f"{self._endpoint_name(path)}: malformed result: {_short(exc)}") from exc
 
     def traffic_observation(
         self, settings: TrafficSettings, environment: str, now: datetime

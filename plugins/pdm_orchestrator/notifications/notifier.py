@@ -152,6 +152,7 @@ def send_slack(conn_id: str, payload: dict[str, Any]) -> None:
             extra_options={"timeout": TIMEOUT_SECONDS, "check_response": True},
         )
     except Exception as exc:
+        # Not chained: the HTTP error names the webhook URL, whose path is the secret `_describe` masks.
         raise NotificationError(_describe(exc, secrets)) from None
 
 
@@ -170,6 +171,7 @@ def send_grafana(conn_id: str, payload: dict[str, Any]) -> None:
             extra_options={"timeout": TIMEOUT_SECONDS, "check_response": True},
         )
     except Exception as exc:
+        # Not chained: the HTTP error names the webhook URL, whose path is the secret `_describe` masks.
         raise NotificationError(_describe(exc, secrets)) from None
 
 
@@ -180,7 +182,7 @@ def _hook(conn_id: str) -> tuple[Any, Any]:
     try:
         conn = hook.get_connection(conn_id)
     except Exception as exc:
-        raise NotificationError(f"connection {conn_id!r} is not defined ({type(exc).__name__})") from None
+        raise NotificationError(f"connection {conn_id!r} is not defined ({type(exc).__name__})") from exc
     if not conn.host:
         raise NotificationError(f"connection {conn_id!r} has no host (the webhook or Grafana URL)")
     return hook, conn

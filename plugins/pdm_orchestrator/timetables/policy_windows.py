@@ -24,12 +24,25 @@ class PolicyWindowTimetable(Timetable):
     :param policy_path: the policy file (re-read on the scheduler when the timetable is deserialized).
     :param environment: the environment whose policy overrides apply.
     :param recheck: interval between runs inside an open window.
+    :param describe_next_run: whether `description` names the next run. The DAG file passes False: Airflow
+        stores and shows the description of the deserialized copy (which always names it), while the
+        declared instance is only probed by `isinstance(schedule, Timetable)`, which on Python 3.11 reads
+        every protocol attribute, so naming the next run there would load the holiday calendars and walk
+        the windows on every parse for a text nobody reads. Not serialized.
     """
 
-    def __init__(self, policy_path: str, environment: str, recheck: timedelta = timedelta(hours=2)) -> None:
+    def __init__(
+        self,
+        policy_path: str,
+        environment: str,
+        recheck: timedelta = timedelta(hours=2),
+        *,
+        describe_next_run: bool = True,
+    ) -> None:
         self.policy_path = policy_path
         self.environment = environment
         self.recheck = recheck
+        self.describe_next_run = describe_next_run
 
     # -- policy -------------------------------------------------------------------------------------
     @cached_property
@@ -94,6 +107,9 @@ class PolicyWindowTimetable(Timetable):
             for cls in self._classes:
                 rule = self._policy.class_rule(cls)
                 parts.append(f"{cls.value}: {', '.join(rule.windows)}")
+            text = f"Runs when these windows open, re-checking every {self.recheck}: " + "; ".join(parts)
+            if not self.describe_next_run:
+                return text
             now = DateTime.now(UTC)
             following = self.next_run_after(now, inclusive=False)
             upcoming = (
@@ -101,11 +117,7 @@ class PolicyWindowTimetable(Timetable):
                 if following
                 else "; no window ahead"
             )
-            return (
-                f"Runs when these windows open, re-checking every {self.recheck}: "
-                + "; ".join(parts)
-                + upcoming
-            )
+            return text + upcoming
         except Exception as exc:  # noqa: BLE001 - the UI must still render; the DAG import shows the real error
             return f"policy {self.policy_path} unreadable: {exc}"
 
