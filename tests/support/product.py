@@ -104,11 +104,15 @@ class MakeRun:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
         for attempt in range(6):
             try:
-                return self.api(path, {"new_state": state}, method="PATCH")
+                # SQLite: the API server may wait up to a minute for the lock (sqlite_wait.py).
+                return call_json(f"{self.base}/api/v2{path}", self.token, {"new_state": state}, "PATCH", 90)
             except urllib.error.HTTPError as exc:
                 if exc.code < 500 or attempt == 5:
                     raise
-                time.sleep(3)
+            except TimeoutError:
+                if attempt == 5:
+                    raise
+            time.sleep(3)
         return None
 
     def start(self) -> MakeRun:
