@@ -13,7 +13,7 @@ from pathlib import Path
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TriggerRule, task
 
-from include.policy import load_policy
+from include.policy.declaration import load_declaration
 from include.policy.durations import format_duration
 from include.policy.names import environment_names
 from pdm_orchestrator import outcome_view, policy_guard
@@ -27,8 +27,10 @@ from pdm_orchestrator.timetables.policy_windows import PolicyWindowTimetable
 POLICY_PATH = os.environ.get(
     "PDM_POLICY_FILE", str(Path(__file__).resolve().parent.parent / "config" / "policy.yaml")
 )
+# What declaring needs of the policy (validated in full on a change, then read from a small file by the
+# policy's content: include/policy/declaration.py); every run's tasks load and check the whole policy again.
 try:
-    POLICY = load_policy(POLICY_PATH)
+    POLICY = load_declaration(POLICY_PATH)
     POLICY_ERROR = None
 except Exception as exc:  # noqa: BLE001 - a bad policy keeps the DAGs listed, failing closed (below)
     POLICY, POLICY_ERROR = None, str(exc)
@@ -75,9 +77,7 @@ GATE_DOCS = {
 
 
 def build(environment: str) -> DAG:
-    env = POLICY.environments[environment]
-    env_max_wait = POLICY.for_environment(environment).gates.max_wait
-    env_poll = POLICY.for_environment(environment).gates.poll_interval
+    env = POLICY.environment(environment)
     with DAG(
         dag_id=f"pdm_{environment}",
         description=f"Run post-deploy migrations on {environment} when their class, traffic, deployments and rollback allow",
@@ -86,7 +86,11 @@ def build(environment: str) -> DAG:
         ),
         # The declared timetable does not name its next run: see PolicyWindowTimetable's describe_next_run.
         schedule=(
-            PolicyWindowTimetable(POLICY_PATH, environment, describe_next_run=False) if env.schedule else None
+            PolicyWindowTimetable(
+                POLICY_PATH, environment, describe_next_run=False, class_windows=env.class_windows
+            )
+            if env.scheduled
+            else None
         ),
         start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
@@ -154,8 +158,8 @@ def build(environment: str) -> DAG:
                 policy_path=POLICY_PATH,
                 run_class="{{ ti.xcom_pull(task_ids='classify_pending')['run_class'] }}",
                 snapshot_task_id=steps.TASK_CLASSIFY,
-                timeout=env_max_wait.total_seconds(),
-                poke_interval=env_poll.total_seconds(),
+                timeout=env.max_wait.total_seconds(),
+                poke_interval=env.poll_interval.total_seconds(),
                 retries=1,
                 doc_md=GATE_DOCS[gate],
             )
@@ -185,9 +189,9 @@ def build(environment: str) -> DAG:
             policy_path=POLICY_PATH,
             gate_task_ids=list(GATE_TASKS.values()),
             outcome_task_id=steps.TASK_RECORD_OUTCOME,
-            timeout=POLICY.approval.timeout,
+            timeout=POLICY.approval_timeout,
             retries=0,
-            doc_md=APPROVAL_DOC.format(timeout=format_duration(POLICY.approval.timeout)),
+            doc_md=APPROVAL_DOC.format(timeout=format_duration(POLICY.approval_timeout)),
         )
         path >> [approval, outcome]
         approval >> [*sensors, outcome]
@@ -254,8 +258,8 @@ def build_invalid(environment: str, error: str) -> DAG:
 
 
 if POLICY is not None:
-    for _environment in POLICY.environments:
-        globals()[f"pdm_{_environment}"] = build(_environment)
+    for _declared in POLICY.environments:
+        globals()[f"pdm_{_declared.name}"] = build(_declared.name)
 else:
     for _environment in environment_names(POLICY_PATH):
         globals()[f"pdm_{_environment}"] = build_invalid(_environment, POLICY_ERROR or "")

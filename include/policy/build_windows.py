@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from include.policy import schema
 from include.policy.fields import FieldReader, kind_of
+from include.policy.holiday_codes import calendar_problem
 from include.policy.learned import LEARNED_SOURCES, LearnedWindow
 from include.policy.windows import (
     DatesLock,
@@ -154,22 +155,7 @@ class WindowsAndLocks(FieldReader):
                 "expected a non-empty list of country codes such as US, GB, US-CA",
             )
         for index, country in enumerate(countries):
-            problem = _holiday_calendar_problem(country)
+            problem = calendar_problem(country)
             if problem:
                 self.error(f"{path}.holidays.countries[{index}]", problem)
         return HolidayLock(name, countries, zone, description)
-
-
-def _holiday_calendar_problem(country: str) -> str | None:
-    """Why the `holidays` package has no calendar for `US` or `US-CA` style codes, or None if it has one."""
-    import holidays
-    from holidays.registry import COUNTRIES
-
-    code, _, subdivision = country.partition("-")
-    if not subdivision and any(code in codes[1:] for codes in COUNTRIES.values()):
-        return None  # known from the registry alone: no calendar (and not all 250 countries) loaded
-    try:
-        holidays.country_holidays(code, subdiv=subdivision or None, years=[])
-    except NotImplementedError as exc:
-        return f"no public holiday calendar for {country!r}: {exc} (ISO codes such as US, GB, US-CA)"
-    return None

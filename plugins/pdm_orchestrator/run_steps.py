@@ -11,8 +11,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from include.audit import AuditStoreError
-
 log = logging.getLogger(__name__)
 
 TASK_DISCOVER = "discover_pending"
@@ -329,6 +327,8 @@ def record_outcome(
         if missed:
             outcome.update(missed_outcome(missed, outcome["reason"]))
     ti.xcom_push(key="outcome", value=outcome)  # the outcome task and run note show it, even if not stored
+    from include.audit import AuditStoreError  # here, not at the top: the DAG file imports this module
+
     try:
         record(context, environment, "outcome", outcome)
     except AuditStoreError:

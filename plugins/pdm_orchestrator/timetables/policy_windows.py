@@ -29,6 +29,9 @@ class PolicyWindowTimetable(Timetable):
         declared instance is only probed by `isinstance(schedule, Timetable)`, which on Python 3.11 reads
         every protocol attribute, so naming the next run there would load the holiday calendars and walk
         the windows on every parse for a text nobody reads. Not serialized.
+    :param class_windows: the automatic classes' window names, `((class, (window, ...)), ...)`, as the DAG
+        file's policy declaration has them: `summary` and `description` then read no policy (the same probe,
+        at every parse). Not serialized; the deserialized copy reads the policy.
     """
 
     def __init__(
@@ -38,11 +41,13 @@ class PolicyWindowTimetable(Timetable):
         recheck: timedelta = timedelta(hours=2),
         *,
         describe_next_run: bool = True,
+        class_windows: tuple[tuple[str, tuple[str, ...]], ...] | None = None,
     ) -> None:
         self.policy_path = policy_path
         self.environment = environment
         self.recheck = recheck
         self.describe_next_run = describe_next_run
+        self.class_windows = class_windows
 
     # -- policy -------------------------------------------------------------------------------------
     @cached_property
@@ -60,6 +65,12 @@ class PolicyWindowTimetable(Timetable):
             for c in MigrationClass
             if self._policy.class_rule(c).automatic and self._policy.class_rule(c).windows
         ]
+
+    def _class_windows(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Each automatic class with windows, and their names (declared, else from the policy)."""
+        if self.class_windows is not None:
+            return self.class_windows
+        return tuple((cls.value, tuple(self._policy.class_rule(cls).windows)) for cls in self._classes)
 
     def run_times(self, start: DateTime, end: DateTime) -> list[DateTime]:
         """Every instant in [start, end) at which a run should start."""
@@ -94,8 +105,8 @@ class PolicyWindowTimetable(Timetable):
         """Shown in the Schedule column: which windows can open a run (the next run is beside it)."""
         try:
             names: list[str] = []
-            for cls in self._classes:
-                names += [w for w in self._policy.class_rule(cls).windows if w not in names]
+            for _, windows in self._class_windows():
+                names += [w for w in windows if w not in names]
         except Exception:  # noqa: BLE001 - the UI must still render; the DAG import shows the real error
             return f"PDM windows ({self.environment})"
         return f"PDM windows ({self.environment}): {', '.join(names) or 'none'}"
@@ -103,10 +114,7 @@ class PolicyWindowTimetable(Timetable):
     @property
     def description(self) -> str:  # type: ignore[override]
         try:
-            parts = []
-            for cls in self._classes:
-                rule = self._policy.class_rule(cls)
-                parts.append(f"{cls.value}: {', '.join(rule.windows)}")
+            parts = [f"{cls}: {', '.join(windows)}" for cls, windows in self._class_windows()]
             text = f"Runs when these windows open, re-checking every {self.recheck}: " + "; ".join(parts)
             if not self.describe_next_run:
                 return text
