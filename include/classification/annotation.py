@@ -69,7 +69,7 @@ def find_annotation(comments: Iterable[Node]) -> Annotation | None:
     The engine passes the comment nodes in (a tree-sitter query): this module never parses Ruby itself.
     """
     for comment in sorted(comments, key=lambda n: n.start_byte):
-        text = comment.text.decode("utf-8", "replace")
+        text = (comment.text or b"").decode("utf-8", "replace")
         if "pdm:" not in text.lower():
             continue
         for offset, line in enumerate(text.splitlines()):

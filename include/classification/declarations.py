@@ -22,10 +22,7 @@ from include.classification.rails import (
 )
 from include.classification.result import ClassificationResult
 from include.classification.state import ReaderState
-from include.classification.tree import (
-    body_of,
-    node_kinds,
-)
+from include.classification.tree import body_of, node_kinds, required_child
 
 if TYPE_CHECKING:
     from tree_sitter import Node
@@ -88,7 +85,7 @@ class DeclarationReader(ReaderState):
         for child in body.named_children:
             kind = child.kind_id
             if kind == method_kind:
-                self.methods[child.child_by_field_name("name").text.decode()] = child
+                self.methods[(required_child(child, "name").text or b"").decode()] = child
             elif kind == assignment_kind:
                 self.const_assignments.append(child)  # read on first use of a constant
             elif kind == call_kind or kind == kinds["identifier"]:
@@ -185,10 +182,10 @@ class DeclarationReader(ReaderState):
 
     def read_declaration(self, node: Node, result: ClassificationResult) -> None:
         method_node = node if node.type == "identifier" else node.child_by_field_name("method")
-        method = method_node.text if method_node is not None else b""
-        if method not in DECLARATIONS:
+        name = (method_node.text or b"") if method_node is not None else b""
+        if name not in DECLARATIONS:
             return
-        method = method.decode()
+        method = name.decode()
         arguments = node.child_by_field_name("arguments") if node.type == "call" else None
         args = arguments.named_children if arguments is not None else []
         if method == "restrict_gitlab_migration":

@@ -88,8 +88,8 @@ class Dispatcher(ReaderState):
             and helper_class_call(self, method, receiver, receiver_text, args, block, line)
         ):
             return
-        for rule in SPECIAL_RULES:  # the rule families of rules/, in their precedence
-            if rule(self, node, method, receiver, receiver_text, args, block, line):
+        for special in SPECIAL_RULES:  # the rule families of rules/, in their precedence
+            if special(self, node, method, receiver, receiver_text, args, block, line):
                 return
         if method in ("call", "yield", "[]") and receiver is not None and receiver.type == "identifier":
             local = self.locals.get(receiver_text)
@@ -229,12 +229,12 @@ class Dispatcher(ReaderState):
         ):
             return  # inside an inner model's method: a predicate or a column of the record (`self.raw_metadata`)
         what = f"{self.root_text(receiver)}.{method}" if receiver is not None else method
-        root = receiver
-        while root is not None and root.type in ("call", "element_reference"):
-            root = root.child_by_field_name("receiver") or root.child_by_field_name("object")
+        origin = receiver
+        while origin is not None and origin.type in ("call", "element_reference"):
+            origin = origin.child_by_field_name("receiver") or origin.child_by_field_name("object")
         if receiver is None:
             rationale = "helper not in the catalogue: what it does cannot be bounded"
-        elif root is not None and root.type in ("constant", "scope_resolution"):
+        elif origin is not None and origin.type in ("constant", "scope_resolution"):
             rationale = "calls into application code: its effect on the database cannot be bounded"
         else:
             rationale = "call the catalogue does not know: its effect on the database cannot be bounded"

@@ -63,7 +63,9 @@ def unloadable(data: bytes, max_bytes: int) -> str | None:
             return f"not UTF-8 text (byte {exc.start}): Rails cannot load it as a migration"
     if not data or data.isspace():
         return "empty file: Rails cannot load a migration from it"
-    if (b"<<<<<<<" in data or b">>>>>>>" in data or b"=======" in data) and CONFLICT_MARKER.search(data):
-        line = data[: CONFLICT_MARKER.search(data).start()].count(b"\n") + 1
-        return f"merge-conflict marker at line {line}: Rails cannot load the file"
+    if b"<<<<<<<" in data or b">>>>>>>" in data or b"=======" in data:
+        marker = CONFLICT_MARKER.search(data)
+        if marker is not None:
+            line = data[: marker.start()].count(b"\n") + 1
+            return f"merge-conflict marker at line {line}: Rails cannot load the file"
     return None

@@ -33,4 +33,4 @@ class Local:
         self.kind = kind
         self.literal = literal
         self.instance: HelperClass | None = None  # a bounded helper class instance (kind "helper_class")
-        self.pieces: list[Node] | None = None  # a string grown with `+=`: its fragments in order
+        self.pieces: list[Node | None] | None = None  # a string grown with `+=`: its fragments in order

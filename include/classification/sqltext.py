@@ -70,9 +70,9 @@ class SqlTextReader(ReaderState):
                 return self.sql_text(local.value, depth + 1)
             if local is not None and isinstance(local.literal, str):
                 return local.literal
-            name = self.text(node)
-            if local is None and name in self.methods:
-                return self.method_sql(name, [], depth)
+            called = self.text(node)
+            if local is None and called in self.methods:
+                return self.method_sql(called, [], depth)
             return None
         if kind == "call":
             method = self.text(node.child_by_field_name("method"))
@@ -189,23 +189,24 @@ class SqlTextReader(ReaderState):
             node = receiver
         return None
 
-    def arel_table_name(self, node: Node) -> str | None:
+    def arel_table_name(self, reference: Node) -> str | None:
         """The table of `Arel::Table.new(:x)` or `Model.arel_table`, directly, through a local or a private
         method that returns it."""
+        node: Node | None = reference
         if (
-            node.type == "identifier"
-            and self.text(node) not in self.locals
-            and self.text(node) in self.methods
+            reference.type == "identifier"
+            and self.text(reference) not in self.locals
+            and self.text(reference) in self.methods
         ):
-            body = body_of(self.methods[self.text(node)])
+            body = body_of(self.methods[self.text(reference)])
             statements = [c for c in body.named_children if c.type != "comment"] if body is not None else []
             node = statements[-1] if len(statements) == 1 else None
             if node is not None and node.type in ("assignment", "operator_assignment"):
                 node = node.child_by_field_name("right")  # `@users_table ||= Arel::Table.new(:users)`
             if node is None:
                 return None
-        elif node.type == "identifier":
-            local = self.locals.get(self.text(node))
+        elif reference.type == "identifier":
+            local = self.locals.get(self.text(reference))
             node = local.value if local is not None else None
         if (
             node is not None
@@ -237,8 +238,11 @@ class SqlTextReader(ReaderState):
         if not statements:
             return None
         last = statements[-1]
+        returned: Node | None = last
         if last.type == "return" and last.named_children:
-            last = last.named_children[0].named_children[0] if last.named_children[0].named_children else None
+            returned = (
+                last.named_children[0].named_children[0] if last.named_children[0].named_children else None
+            )
         positional = [
             a for a in args if a.type not in ("pair", "hash", "block_argument", "hash_splat_argument")
         ]
@@ -264,7 +268,7 @@ class SqlTextReader(ReaderState):
         saved, self.locals = self.locals, bound
         self.stack.append(name)
         try:
-            return self.sql_text(last, depth + 1)
+            return self.sql_text(returned, depth + 1)
         finally:
             self.stack.pop()
             self.locals = saved

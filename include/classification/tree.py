@@ -75,15 +75,24 @@ VISIT_BY_TYPE = {
 }
 
 
-def get_parser() -> Parser:
-    """tree-sitter-ruby parser, created on first use (never at import time)."""
-    global _LANGUAGE, _PARSER
-    if _PARSER is None:
+def get_language() -> Language:
+    """tree-sitter-ruby's grammar, loaded on first use (never at import time)."""
+    global _LANGUAGE
+    if _LANGUAGE is None:
         import tree_sitter_ruby
-        from tree_sitter import Language, Parser
+        from tree_sitter import Language
 
         _LANGUAGE = Language(tree_sitter_ruby.language())
-        _PARSER = Parser(_LANGUAGE)
+    return _LANGUAGE
+
+
+def get_parser() -> Parser:
+    """tree-sitter-ruby parser, created on first use (never at import time)."""
+    global _PARSER
+    if _PARSER is None:
+        from tree_sitter import Parser
+
+        _PARSER = Parser(get_language())
     return _PARSER
 
 
@@ -93,19 +102,21 @@ def captures(pattern: str, node: Node) -> dict[str, list[Node]]:
 
     query = _QUERIES.get(pattern)
     if query is None:
-        get_parser()
-        query = _QUERIES[pattern] = Query(_LANGUAGE, pattern)
+        query = _QUERIES[pattern] = Query(get_language(), pattern)
     return QueryCursor(query).captures(node)
 
 
 def node_kinds() -> dict[str, int]:
     """Grammar ids of the node kinds read on the hot path (an int compare is cheaper than a type string)."""
     if not _KINDS:
-        get_parser()
+        language = get_language()
         for name in ("method", "assignment", "call", "identifier", "class", "singleton_method"):
-            _KINDS[name] = _LANGUAGE.id_for_node_kind(name, True)
-        for kind_id in range(_LANGUAGE.node_kind_count):
-            visit_action(kind_id, _LANGUAGE.node_kind_for_id(kind_id))
+            kind_id = language.id_for_node_kind(name, True)
+            if kind_id is None:
+                raise ValueError(f"tree-sitter-ruby has no node kind {name!r}")
+            _KINDS[name] = kind_id
+        for kind_id in range(language.node_kind_count):
+            visit_action(kind_id, language.node_kind_for_id(kind_id))
     return _KINDS
 
 
@@ -115,7 +126,7 @@ def visit_action(kind_id: int, kind: str | None) -> int:
         action = V_LITERAL
         LITERAL_IDS.add(kind_id)
     else:
-        action = VISIT_BY_TYPE.get(kind, V_CHILDREN)
+        action = VISIT_BY_TYPE.get(kind, V_CHILDREN) if kind is not None else V_CHILDREN
     VISIT_ACTIONS[kind_id] = action
     return action
 
@@ -137,6 +148,18 @@ def value_discarded(node: Node) -> bool:
     if parent.type in STATEMENT_PARENTS:
         return True
     return parent.type in MODIFIERS and parent.child_by_field_name("body") == node
+
+
+def required_child(node: Node, field: str) -> Node:
+    """The child in a field the Ruby grammar requires (an `if`'s condition, a method's name).
+
+    tree-sitter types every field as optional; in a tree without syntax errors (the only kind the reader
+    walks) these are always there, so a missing one is a broken invariant, said plainly.
+    """
+    child = node.child_by_field_name(field)
+    if child is None:
+        raise ValueError(f"{node.type} at line {node.start_point[0] + 1} has no {field}")
+    return child
 
 
 def body_of(node: Node | None) -> Node | None:

@@ -14,9 +14,7 @@ from include.classification.rails import (
     tableize,
 )
 from include.classification.state import ReaderState
-from include.classification.tree import (
-    body_of,
-)
+from include.classification.tree import body_of, required_child
 
 if TYPE_CHECKING:
     from tree_sitter import Node
@@ -33,7 +31,7 @@ class ValueReader(ReaderState):
 
     @staticmethod
     def text(node: Node | None) -> str:
-        return node.text.decode("utf-8", "replace") if node is not None else ""
+        return (node.text or b"").decode("utf-8", "replace") if node is not None else ""
 
     def const_node(self, name: str) -> Node | None:
         """The value node of constant `name`: the migration class first, then the rest of the file."""
@@ -41,10 +39,10 @@ class ValueReader(ReaderState):
             for assignment in self.const_assignments:
                 left = assignment.child_by_field_name("left")
                 if left is not None and left.type == "constant":
-                    self.const_nodes[left.text.decode()] = assignment.child_by_field_name("right")
+                    self.const_nodes[(left.text or b"").decode()] = assignment.child_by_field_name("right")
             self.const_assignments = []
         node = self.const_nodes.get(name)
-        if node is None and not self.all_constants:
+        if node is None and not self.all_constants and self.root is not None:
             self.all_constants = True
             self.collect_constants(self.root)
             node = self.const_nodes.get(name)
@@ -116,7 +114,7 @@ class ValueReader(ReaderState):
             for pair in node.named_children:
                 if pair.type != "pair":
                     return None
-                key = pair.child_by_field_name("key")
+                key = required_child(pair, "key")
                 key_value = (
                     self.text(key).rstrip(":").strip("'\"")
                     if key.type == "hash_key_symbol"
@@ -292,7 +290,7 @@ class ValueReader(ReaderState):
         try:
             last = body.named_children[-1]
             if last.type in ("assignment", "operator_assignment"):
-                last = last.child_by_field_name("right")
+                return self.relation_table(last.child_by_field_name("right"))
             return self.relation_table(last)
         finally:
             self.stack.pop()

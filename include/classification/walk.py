@@ -30,6 +30,7 @@ from include.classification.tree import (
     V_YIELD,
     VISIT_ACTIONS,
     body_of,
+    required_child,
     visit_action,
 )
 
@@ -85,8 +86,8 @@ class Walker(ReaderState):
         if action == V_LAMBDA:
             parameters = node.child_by_field_name("parameters")
             for parameter in parameters.named_children if parameters is not None else []:
-                name = parameter.child_by_field_name("name") if parameter.type != "identifier" else parameter
-                self.locals[self.text(name if name is not None else parameter)] = Local()
+                named = parameter.child_by_field_name("name") if parameter.type != "identifier" else parameter
+                self.locals[self.text(named if named is not None else parameter)] = Local()
             body = node.child_by_field_name("body")
             if body is not None:
                 self.walk_block(body) if body.type in ("block", "do_block") else self.visit(body)
@@ -97,14 +98,14 @@ class Walker(ReaderState):
                 self.locals[self.text(child)] = Local(kind="ruby")
             return False
         if action == V_YIELD and self.yields is not None and not self.yields:
-            self.note_yield(node)
+            self.yields.append(self.yielded_locals(node))
         for child in node.named_children:
             if self.visit(child):
                 return True
         return False
 
     def visit_if(self, node: Node) -> bool:
-        condition = node.child_by_field_name("condition")
+        condition = required_child(node, "condition")
         value = self.truth(condition)
         if value is not None and node.type == "unless":
             value = not value
@@ -125,7 +126,7 @@ class Walker(ReaderState):
         return stopped_then and stopped_else
 
     def visit_modifier(self, node: Node) -> bool:
-        condition = node.child_by_field_name("condition")
+        condition = required_child(node, "condition")
         body = node.child_by_field_name("body")
         value = self.truth(condition)
         if value is not None and node.type == "unless_modifier":
@@ -143,7 +144,7 @@ class Walker(ReaderState):
         return stopped and value is True
 
     def visit_ternary(self, node: Node) -> bool:
-        condition = node.child_by_field_name("condition")
+        condition = required_child(node, "condition")
         value = self.truth(condition)
         if value is None:
             self.visit(condition)
@@ -246,7 +247,7 @@ class Walker(ReaderState):
                 self.bind_block(block, [])
             self.walk_block(block)
 
-    def static_elements(self, receiver: Node | None) -> list[Any] | None:
+    def static_elements(self, receiver: Node) -> list[Any] | None:
         """The elements of a constant collection a block iterates (`TABLES.each`, `%i[a b].each_with_index`)."""
         node = receiver
         while node.type == "call" and self.text(node.child_by_field_name("method")) in (
@@ -255,9 +256,10 @@ class Walker(ReaderState):
             "each",
             "uniq",
         ):
-            node = node.child_by_field_name("receiver")
-            if node is None:
+            inner = node.child_by_field_name("receiver")
+            if inner is None:
                 return None
+            node = inner
         if node.type not in ("constant", "scope_resolution", "array", "string_array", "symbol_array", "hash"):
             return None
         value = self.literal(node)
@@ -274,16 +276,17 @@ class Walker(ReaderState):
             return [[key, item] for key, item in value.items()] or None
         return value if isinstance(value, list) and value else None
 
-    def element_locals(self, block: Node | None, element: Any) -> list[Local]:
+    def element_locals(self, block: Node, element: Any) -> list[Local]:
         """Block parameters bound to one element (destructured when the block takes several)."""
         parameters = block.child_by_field_name("parameters")
-        count = len(parameters.named_children) if parameters is not None else 0
-        if count == 1 and parameters.named_children[0].type == "destructured_parameter":
+        named = parameters.named_children if parameters is not None else []
+        count = len(named)
+        if count == 1 and named[0].type == "destructured_parameter":
             return [Local(literal=element)]  # the whole element, spread by bind_block
         items = element if isinstance(element, list) and count > 1 else [element]
         return [Local(item if isinstance(item, str) else None, literal=item) for item in items]
 
-    def bind_block(self, block: Node | None, values: list[Local]) -> None:
+    def bind_block(self, block: Node, values: list[Local]) -> None:
         parameters = block.child_by_field_name("parameters")
         if parameters is None:
             return
@@ -304,7 +307,7 @@ class Walker(ReaderState):
                 values[index] if index < len(values) else Local()
             )
 
-    def walk_block(self, block: Node | None) -> None:
+    def walk_block(self, block: Node) -> None:
         body = block.child_by_field_name("body")
         if body is not None:
             self.walk(body)
@@ -341,11 +344,10 @@ class Walker(ReaderState):
                 table = self.relation_table(value)
                 self.locals = with_saved
                 local = Local(table, None, outer.kind, literal)
-            if local.value is not None and value.type in (
-                "call",
-                "identifier",
-                "constant",
-                "scope_resolution",
+            if (
+                local.value is not None
+                and value is not None
+                and value.type in ("call", "identifier", "constant", "scope_resolution")
             ):
                 with_saved = self.locals
                 self.locals = saved
@@ -365,7 +367,7 @@ class Walker(ReaderState):
             self.bind_block(block, yielded[0] if yielded else [])
             self.walk_block(block)
 
-    def note_yield(self, node: Node) -> None:
+    def yielded_locals(self, node: Node) -> list[Local]:
         """What a followed method yields: tables and static values, resolved where the yield is."""
         values = []
         arguments = node.named_children[0] if node.named_children else None
@@ -381,7 +383,7 @@ class Walker(ReaderState):
                 table = self.relation_table(arg)
             local = self.locals.get(self.text(arg)) if arg.type == "identifier" else None
             values.append(Local(table, None, local.kind if local is not None else None, literal))
-        self.yields.append(values)
+        return values
 
     def follow_model_method(
         self, method: str, receiver: Node | None, args: list[Node], block: Node | None

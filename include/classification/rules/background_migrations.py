@@ -15,7 +15,7 @@ from include.classification.tree import captures, value_discarded
 if TYPE_CHECKING:
     from tree_sitter import Node
 
-    from include.classification.engine import MigrationReader
+    from include.classification.state import ReaderState
 
 C = MigrationClass
 
@@ -24,7 +24,7 @@ NESTED_MODEL = re.compile(r"^Gitlab::BackgroundMigration::\w+::\w+$")
 
 
 def steal(
-    reader: MigrationReader,
+    reader: ReaderState,
     node: Node,
     method: str,
     receiver: Node | None,
@@ -56,7 +56,7 @@ def steal(
 
 
 def perform_inline(
-    reader: MigrationReader,
+    reader: ReaderState,
     node: Node,
     method: str,
     receiver: Node | None,
@@ -78,14 +78,14 @@ def perform_inline(
     return False
 
 
-def only_deletes(reader: MigrationReader, block: Node) -> bool:
+def only_deletes(reader: ReaderState, block: Node) -> bool:
     """True when a `steal` block does nothing but delete the jobs it is given."""
     calls = captures("(call method: (identifier) @m)", block).get("m", [])
     return bool(calls) and all(reader.text(m) in ("delete", "delete_all") for m in calls)
 
 
 def nested_model_scope(
-    reader: MigrationReader,
+    reader: ReaderState,
     node: Node,
     method: str,
     receiver: Node | None,

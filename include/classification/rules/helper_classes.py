@@ -12,12 +12,12 @@ from include.classification.config import HelperClass
 if TYPE_CHECKING:
     from tree_sitter import Node
 
-    from include.classification.engine import MigrationReader
+    from include.classification.state import ReaderState
 
 C = MigrationClass
 
 
-def helper_instance(reader: MigrationReader, node: Node) -> tuple[HelperClass, str | None] | None:
+def helper_instance(reader: ReaderState, node: Node) -> tuple[HelperClass, str | None] | None:
     """The bounded helper class a receiver is an instance of (`X.on_table(t)`, a local holding one)."""
     kind = node.type
     if kind == "identifier":
@@ -41,9 +41,9 @@ def helper_instance(reader: MigrationReader, node: Node) -> tuple[HelperClass, s
 
 
 def helper_class_call(
-    reader: MigrationReader,
+    reader: ReaderState,
     method: str,
-    receiver: Node | None,
+    receiver: Node,
     receiver_text: str,
     args: list[Node],
     block: Node | None,

@@ -10,7 +10,7 @@ from include.classification.classes import MigrationClass
 if TYPE_CHECKING:
     from tree_sitter import Node
 
-    from include.classification.engine import MigrationReader
+    from include.classification.state import ReaderState
 
 C = MigrationClass
 RAILS_CACHE = "Rails.cache"
@@ -19,7 +19,7 @@ ONE_KEY = ("delete", "read", "fetch", "exist?", "write")
 
 
 def rails_cache(
-    reader: MigrationReader,
+    reader: ReaderState,
     node: Node,
     method: str,
     receiver: Node | None,

@@ -11,13 +11,13 @@ from include.classification.scope import Local
 if TYPE_CHECKING:
     from tree_sitter import Node
 
-    from include.classification.engine import MigrationReader
+    from include.classification.state import ReaderState
 
 C = MigrationClass
 
 
 def redis_with(
-    reader: MigrationReader,
+    reader: ReaderState,
     node: Node,
     method: str,
     receiver: Node | None,
@@ -35,7 +35,7 @@ def redis_with(
 
 
 def redis_handle(
-    reader: MigrationReader,
+    reader: ReaderState,
     node: Node,
     method: str,
     receiver: Node | None,

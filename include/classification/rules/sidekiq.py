@@ -11,7 +11,7 @@ from include.classification.scope import Local
 if TYPE_CHECKING:
     from tree_sitter import Node
 
-    from include.classification.engine import MigrationReader
+    from include.classification.state import ReaderState
 
 C = MigrationClass
 # How a Sidekiq API receiver starts (`Sidekiq::Queue`, `Sidekiq.redis`).
@@ -21,7 +21,7 @@ CATALOGUED = ("Sidekiq::Cron::Job",)
 
 
 def sidekiq_api(
-    reader: MigrationReader,
+    reader: ReaderState,
     node: Node,
     method: str,
     receiver: Node | None,
@@ -51,7 +51,7 @@ def sidekiq_api(
 
 
 def sidekiq_handle(
-    reader: MigrationReader,
+    reader: ReaderState,
     node: Node,
     method: str,
     receiver: Node | None,

@@ -12,12 +12,12 @@ from include.classification.rails import ATTRIBUTE
 if TYPE_CHECKING:
     from tree_sitter import Node
 
-    from include.classification.engine import MigrationReader
+    from include.classification.state import ReaderState
 
 C = MigrationClass
 
 
-def symbol_block(reader: MigrationReader, argument: Node, receiver: Node | None, table: str | None) -> None:
+def symbol_block(reader: ReaderState, argument: Node, receiver: Node | None, table: str | None) -> None:
     """`relation.each_batch(&:delete_all)`: the method named by the symbol runs on every element."""
     symbol = argument.named_children[0] if argument.named_children else None
     if symbol is None or symbol.type != "simple_symbol":

@@ -10,13 +10,13 @@ from include.classification.classes import MigrationClass
 if TYPE_CHECKING:
     from tree_sitter import Node
 
-    from include.classification.engine import MigrationReader
+    from include.classification.state import ReaderState
 
 C = MigrationClass
 
 
 def target_block(
-    reader: MigrationReader,
+    reader: ReaderState,
     node: Node,
     method: str,
     receiver: Node | None,
