@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+GATE_NAMES = ("window", "traffic", "deploy_lock", "rollback_safety")
+"""Every gate, in the order a run evaluates them (the trigger form's override list, the sensors, the audit)."""
+
 
 @dataclass(frozen=True)
 class GateResult:

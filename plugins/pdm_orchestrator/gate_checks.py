@@ -21,7 +21,6 @@ from include.isotime import parse_iso_datetime
 
 log = logging.getLogger(__name__)
 
-GATE_NAMES = ("window", "traffic", "deploy_lock", "rollback_safety")
 AUDIT_CONN_ID = "pdm_audit"  # where traffic profiles and past PDM runs are read from
 
 

@@ -13,8 +13,11 @@ from typing import Any
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException
 
-GATES = ["window", "traffic", "deploy_lock", "rollback_safety"]
-CLASSES = ["noop", "background", "data", "schema_heavy", "cleanup", "unknown"]
+from include.classification.classes import MigrationClass
+from include.gates.result import GATE_NAMES
+
+GATES = list(GATE_NAMES)
+CLASSES = [cls.value for cls in MigrationClass]
 MIN_REASON = 10
 
 OVERRIDE_SCHEMA: dict[str, Any] = {

@@ -61,3 +61,13 @@ def test_runtime_checks_fail_without_retry_and_name_the_field():
     assert gate_overrides({"override": {"gates": ["window"], "reason": " CR 1234 approved it "}}) == {
         "window": "CR 1234 approved it"
     }
+
+
+def test_the_form_lists_the_gates_and_classes_from_their_one_home():
+    from include.classification.classes import MigrationClass
+    from include.gates.result import GATE_NAMES
+    from pdm_orchestrator.params import CLASSES, GATES
+    from pdm_orchestrator.sensors.gates import GATE_TASKS
+
+    assert GATES == list(GATE_NAMES) == list(GATE_TASKS)
+    assert CLASSES == [cls.value for cls in MigrationClass]

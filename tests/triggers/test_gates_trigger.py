@@ -89,8 +89,8 @@ def by_gate(event) -> dict[str, dict]:
 def test_window_opening_wakes_the_trigger_at_that_instant(sources, checks, tmp_path):
     """A change lock ends in a few seconds: the trigger sleeps until exactly then (2 checks), though polling
     is 60 s."""
+    import pdm_orchestrator.gate_checks  # noqa: F401 - warm the imports, not the clock
     from include.policy import load_policy
-    from pdm_orchestrator.gate_checks import GATE_NAMES  # noqa: F401 - warm the imports, not the clock
 
     load_policy(policy_file(tmp_path))
     ends = (datetime.now(UTC) + timedelta(seconds=6)).replace(microsecond=0)
