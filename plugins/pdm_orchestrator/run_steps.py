@@ -397,7 +397,9 @@ def summarize(
                 "reason": f"pipeline {pipeline['id']} succeeded",
                 "pipeline": pipeline,
             }
-        if pipeline.get("status") in ("failed", "canceled", "skipped"):
+        from include.pipelines import FINISHED_STATUSES  # not at the top: the DAG file imports this module
+
+        if pipeline.get("status") in FINISHED_STATUSES:  # finished, and not success (above)
             return {
                 "outcome": "pipeline_failed",
                 "reason": f"pipeline {pipeline['id']} {pipeline['status']}",

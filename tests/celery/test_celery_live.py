@@ -70,8 +70,11 @@ def test_scheduled_run_on_celery_defers_resumes_and_triggers_once(
 ):
     if not _redis_up():
         pytest.fail("Redis on 127.0.0.1:6379 is required (scripts/ensure-services.sh starts it)")
-    # A window that opens two minutes from now: the first scheduled run starts then.
-    opens = (datetime.now(UTC) + timedelta(minutes=2)).replace(second=0, microsecond=0)
+    # A window that opens three to four minutes from now: the first scheduled run starts then. The DAG must be
+    # parsed before it opens (the wait below allows 180 s): parsed later, the timetable's first run is the
+    # next re-check inside the open window, up to two hours away (a clean-clone CI run on a loaded machine
+    # waited 360 s for a run that way when the window opened two minutes after the start).
+    opens = (datetime.now(UTC) + timedelta(minutes=4)).replace(second=0, microsecond=0)
     policy = e2e_policy(max_wait="5m")
     policy["windows"]["soon"] = {
         "days": [DAYS[opens.weekday()]],
