@@ -147,7 +147,7 @@ class OrchestratorPolicy:
         self._profiles: dict[int, tuple[Any, str | None]] = {}
         self._issues = {}
         self._decisions: dict[tuple[Any, ...], Any] = {}
-        self._batches: dict[tuple[Any, ...], DurationEstimate] = {}
+        self._batches: dict[tuple[int, int, tuple[int, ...]], DurationEstimate | None] = {}
         self._verdicts: dict[MigrationClass, tuple[bool, float]] = {}
         self.gate_checks = 0
         labels = set(self.policy.gates.rollback.incident_labels_any)
@@ -226,7 +226,7 @@ class OrchestratorPolicy:
             key += tuple(sorted((c.rank, allowed(c)) for c in classes))
         if key in self._decisions:
             return self._decisions[key]
-        pending = [
+        pending: list[dict[str, Any]] = [  # the DAG's pending-migration records (include/decision.py)
             {"class": self.effective_class(m).value, "path": m.path, "version": m.version, "id": m.id}
             for m, _ in items
         ]
@@ -292,8 +292,14 @@ class OrchestratorPolicy:
             world = self.world
             # The profile depends on the traffic and these settings only: both orchestrator rows share it
             # (the arrays' ids keep a copy of the world with other traffic from reading it).
-            shared = (id(world.traffic), id(world.history), self.environment, day, settings.weeks)
-            shared += (settings.low_percentile,)
+            shared = (
+                id(world.traffic),
+                id(world.history),
+                self.environment,
+                day,
+                settings.weeks,
+                settings.low_percentile,
+            )
             if ("profile", *shared) in world.derived:
                 self._profiles[day] = world.derived[("profile", *shared)]
                 return self._profiles[day]
