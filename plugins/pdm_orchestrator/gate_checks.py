@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.classification.classes import MigrationClass
 from include.gates.deploy_lock import DeployLockObservation, ExplicitLock, evaluate_deploy_lock
@@ -18,6 +18,9 @@ from include.gates.result import GateResult
 from include.gates.rollback import HealthBounds, RollbackObservation, evaluate_rollback_safety
 from include.gates.window import evaluate_window
 from include.isotime import parse_iso_datetime
+
+if TYPE_CHECKING:
+    from include.gates.traffic import TrafficSettings
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +189,7 @@ def traffic_gate(policy: Any, environment: str, cls: MigrationClass, now: dateti
     return evaluate_traffic(now, observation, settings)
 
 
-def traffic_settings(policy: Any, cls: MigrationClass):
+def traffic_settings(policy: Any, cls: MigrationClass) -> TrafficSettings:
     """The traffic rule's settings for a class (resolved in the core, shared with the simulator)."""
     from include.gates.traffic import settings_for_class
 

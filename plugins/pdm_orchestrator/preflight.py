@@ -39,13 +39,13 @@ def gitlab_checks(policy: Any, hook: Any | None = None) -> list[Check]:
     """Every GitLab check, in order; stops after the first that makes the rest meaningless."""
     import gitlab.exceptions
 
-    from pdm_orchestrator.hooks.gitlab import GitLabError, GitLabHook
+    from pdm_orchestrator.hooks.gitlab import GitLabError, GitLabHook, json_object
 
     hook = hook or GitLabHook(policy.gitlab.conn_id)
     checks: list[Check] = []
     conn = f"connection {policy.gitlab.conn_id!r}"
     try:
-        version = hook.get_conn().http_get("/version")
+        version = json_object(hook.get_conn().http_get("/version"))
         checks.append(
             Check("gitlab reachable", True, f"GitLab {version.get('version')} at {hook.get_conn().url}")
         )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from pdm_orchestrator.links.gitlab import PIPELINE_URL_XCOM_KEY, GitLabPipelineLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from include.pipelines import PipelineRun
 
 PIPELINE_XCOM_KEY = "pipeline"
 
@@ -78,9 +83,8 @@ class TriggerPdmPipelineOperator(BaseOperator):
         self.manual_grace = manual_grace
         self.inflight_lookup_seconds = inflight_lookup_seconds
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from include.decision import decision_id as make_decision_id
-        from include.pipelines import PipelineRun
         from include.policy import load_policy
         from pdm_orchestrator.audit_events import record
         from pdm_orchestrator.hooks.gitlab import GitLabHook
@@ -93,6 +97,8 @@ class TriggerPdmPipelineOperator(BaseOperator):
         spec = policy.gitlab.pdm_pipeline
         variables = pipeline_variables(spec.variables, self.environment, deployed, decision, snapshot)
         decision_key = _decision_variable(spec.variables)
+        if decision_key is None:  # unreachable: the policy loader refuses a pipeline without one
+            raise AirflowFailException("gitlab.pdm_pipeline.variables: no variable carries {decision_id}")
         hook = GitLabHook(policy.gitlab.conn_id)
         store_kwargs = {"audit_conn_id": self.audit_conn_id, "decision_id": decision}
         store = _audit_store(self.audit_conn_id)
@@ -157,7 +163,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
 
     def create_once(
         self,
-        context: Any,
+        context: Context,
         policy: Any,
         snapshot: dict[str, Any],
         hook: Any,
@@ -254,7 +260,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
         return acquire_lease(store, self.environment, decision, ttl, run_id=run_id)
 
     def _halt(
-        self, context: Any, outcome: str, reason: str, store_kwargs: dict[str, Any], fail: bool = True
+        self, context: Context, outcome: str, reason: str, store_kwargs: dict[str, Any], fail: bool = True
     ) -> None:
         """End the task without creating: audited, the outcome and reason in XCom for record_outcome.
         fail=False skips (a normal ending: busy, void); otherwise the task fails at once, without retries."""
@@ -269,7 +275,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
             raise PdmRunHalted(f"{outcome}: {reason}")
         raise AirflowSkipException(f"{outcome}: {reason}")
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         from include.pipeline_wait import OUTCOME_BY_VERDICT, WaitBounds, describe_stop
 
         status = event.get("status")
@@ -304,7 +310,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
             )
         return self._finish(context, event["pipeline"])
 
-    def _remember(self, context: Any, pipeline) -> None:
+    def _remember(self, context: Context, pipeline: PipelineRun) -> None:
         context["ti"].xcom_push(key=PIPELINE_URL_XCOM_KEY, value=pipeline.web_url)
         context["ti"].xcom_push(key=PIPELINE_XCOM_KEY, value=pipeline.to_dict())
 
@@ -340,7 +346,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
             )
         return verdict
 
-    def _finish(self, context: Any, pipeline: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, pipeline: dict[str, Any]) -> dict[str, Any]:
         context["ti"].xcom_push(key=PIPELINE_XCOM_KEY, value=pipeline)
         if pipeline["status"] != "success":
             raise PdmPipelineFailed(
