@@ -112,7 +112,8 @@ def pending_batch_duration(
     from include.gates.batch_duration import PastBatch, predict_pending, settings_from_forecast
 
     forecast = policy.gates.deploy_lock.forecast
-    if batch is None or settings_from_forecast(forecast) is None:
+    settings = settings_from_forecast(forecast)
+    if batch is None or settings is None:
         return None, None
     try:
         from pdm_orchestrator.hooks.audit import AuditHook
@@ -124,7 +125,7 @@ def pending_batch_duration(
             for counts, seconds in rows
         ]
         classes = [MigrationClass.parse(name) for name in batch]
-        return predict_pending(classes, past, forecast), None
+        return predict_pending(classes, past, settings), None
     except Exception as exc:  # noqa: BLE001 - no prediction: the gates that need it are closed, saying why
         return None, f"past PDM runs unreadable: {type(exc).__name__}: {exc}"
 
@@ -303,14 +304,7 @@ def deploy_forecast(
         last_run = max((d.created_at for d in pdm_runs if d.created_at), default=None)
         since = waiting_since((d.finished_at for d in deployments if d.status == "success"), last_run)
         held = now - since if since is not None else None
-    return DeployForecast(
-        expected=expected,
-        duration=duration,
-        held=held,
-        max_hold=settings.max_hold,
-        max_hold_lead=settings.max_hold_lead,
-        margin=settings.deploy_margin,
-    )
+    return DeployForecast.from_settings(settings, expected, duration, held)
 
 
 def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
