@@ -20,7 +20,11 @@ from include.gates.window import evaluate_window
 from include.isotime import parse_iso_datetime
 
 if TYPE_CHECKING:
+    from include.gates.deploy_forecast import DeployForecast, DurationEstimate
     from include.gates.traffic import TrafficSettings
+    from include.policy.learned import TrafficProfile
+    from include.policy.settings import RollbackHealthSettings
+    from pdm_orchestrator.hooks.gitlab import GitLabHook
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ def pending_batch_duration(
     batch: Sequence[str] | None,
     now: datetime,
     audit_conn_id: str = AUDIT_CONN_ID,
-) -> tuple[Any, str | None]:
+) -> tuple[DurationEstimate | None, str | None]:
     """(the batch's predicted run or None, why it could not be predicted or None).
 
     None, None when there is no batch or the policy's forecast does not predict per batch (the run-level
@@ -130,7 +134,9 @@ def pending_batch_duration(
         return None, f"past PDM runs unreadable: {type(exc).__name__}: {exc}"
 
 
-def latest_traffic_profile(environment: str, audit_conn_id: str = AUDIT_CONN_ID) -> tuple[Any, str | None]:
+def latest_traffic_profile(
+    environment: str, audit_conn_id: str = AUDIT_CONN_ID
+) -> tuple[TrafficProfile | None, str | None]:
     """(the latest stored TrafficProfile or None, why it could not be read or None)."""
     from include.policy.learned import TrafficProfile
     from pdm_orchestrator.hooks.audit import AuditHook
@@ -243,9 +249,9 @@ def deploy_forecast(
     environment: str,
     cls: MigrationClass,
     now: datetime,
-    hook: Any,
+    hook: GitLabHook,
     batch: Sequence[str] | None = None,
-) -> Any:
+) -> DeployForecast:
     """The next deployment expected (GitLab history) and the predicted PDM duration (audit store): of the
     pending `batch` when the policy predicts per batch, else of the class's whole past runs."""
     from include.gates.deploy_forecast import (
@@ -339,7 +345,7 @@ def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datet
     return evaluate_rollback_safety(now, observation, min_bake, bounds)
 
 
-def health_bounds(settings: Any) -> HealthBounds | None:
+def health_bounds(settings: RollbackHealthSettings | None) -> HealthBounds | None:
     """The policy's gates.rollback.health as the core rule's bounds (None: health is not checked)."""
     if settings is None:
         return None

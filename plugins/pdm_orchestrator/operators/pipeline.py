@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,10 @@ from pdm_orchestrator.links.gitlab import PIPELINE_URL_XCOM_KEY, GitLabPipelineL
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from include.audit import AuditStore
+    from include.audit.lease import Lease
     from include.pipelines import PipelineRun
+    from pdm_orchestrator.hooks.gitlab import GitLabHook
 
 PIPELINE_XCOM_KEY = "pipeline"
 
@@ -166,12 +170,12 @@ class TriggerPdmPipelineOperator(BaseOperator):
         context: Context,
         policy: Any,
         snapshot: dict[str, Any],
-        hook: Any,
-        store: Any,
+        hook: GitLabHook,
+        store: AuditStore,
         decision: str,
         variables: dict[str, str],
         store_kwargs: dict[str, Any],
-    ) -> Any:
+    ) -> PipelineRun:
         """Lease, running-pipeline check, fresh gates, fresh pending set, intent on record, then the create."""
         from pdm_orchestrator.audit_events import record
 
@@ -222,7 +226,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
         self.log.info("created pipeline %s: %s", pipeline.id, pipeline.web_url)
         return pipeline
 
-    def running_pdm_pipelines(self, policy: Any, hook: Any) -> list[Any]:
+    def running_pdm_pipelines(self, policy: Any, hook: GitLabHook) -> list[PipelineRun]:
         """PDM pipelines of this environment GitLab reports as not finished (a human's, or a lost run's)."""
         from pdm_orchestrator.gate_checks import _environment_variable
 
@@ -240,7 +244,9 @@ class TriggerPdmPipelineOperator(BaseOperator):
         rediscovered = discover_pending(self.environment, self.policy_path, with_sources=False)
         return pending_drift(snapshot, rediscovered)
 
-    def find_create_in_flight(self, lookup: Any, decision: str) -> Any:
+    def find_create_in_flight(
+        self, lookup: Callable[[], PipelineRun | None], decision: str
+    ) -> PipelineRun | None:
         """A create was requested and never recorded as done: GitLab may still be committing it. Look it up
         again for a bounded time; None when it never shows (the caller stops for a human)."""
         import time
@@ -253,7 +259,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
             self.log.warning("create for decision %s in flight, not visible yet: looking again", decision)
             time.sleep(min(5.0, max(0.5, self.inflight_lookup_seconds / 6)))
 
-    def _take_lease(self, store: Any, decision: str, run_id: str) -> Any:
+    def _take_lease(self, store: AuditStore, decision: str, run_id: str) -> Lease:
         from include.audit.lease import acquire_lease
 
         ttl = self.pipeline_timeout + timedelta(minutes=30)
@@ -389,13 +395,13 @@ def _decision_variable(templates: dict[str, str]) -> str | None:
     return None
 
 
-def _audit_store(audit_conn_id: str) -> Any:
+def _audit_store(audit_conn_id: str) -> AuditStore:
     from pdm_orchestrator.hooks.audit import AuditHook
 
     return AuditHook(audit_conn_id).get_conn()
 
 
-def _release(store: Any, environment: str, decision: str) -> None:
+def _release(store: AuditStore, environment: str, decision: str) -> None:
     """Give the environment back (best effort: an unreleased lease only expires later)."""
     from include.audit.lease import release_lease
 
