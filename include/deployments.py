@@ -75,7 +75,7 @@ class Deployment:
         GitLab's REST deployment has no `finished_at` (API::Entities::Deployment); see finished_time.
         """
         environment = data.get("environment")
-        name = environment.get("name") if isinstance(environment, dict) else str(environment or "")
+        name = str(environment.get("name") or "") if isinstance(environment, dict) else str(environment or "")
         status = str(data.get("status") or "")
         return cls(
             id=int(data["id"]),

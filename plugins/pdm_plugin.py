@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow.plugins_manager import AirflowPlugin
 
 from pdm_orchestrator.links.gitlab import GitLabPipelineLink
 from pdm_orchestrator.timetables.policy_windows import PolicyWindowTimetable
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
-def _pdm_app():
+
+def _pdm_app() -> FastAPI:
     from pdm_orchestrator.ui.app import app
 
     return app

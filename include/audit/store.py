@@ -114,14 +114,13 @@ class AuditTarget:
         parsed = urlparse(uri)
         scheme = parsed.scheme.lower()
         if scheme in ("postgres", "postgresql", "postgresql+psycopg2"):
-            params = {
-                "host": parsed.hostname or "127.0.0.1",
-                "port": parsed.port or 5432,
-                "user": unquote(parsed.username) if parsed.username else None,
-                "password": unquote(parsed.password) if parsed.password else None,
-                "dbname": (parsed.path or "/").lstrip("/") or "postgres",
-            }
-            return cls.postgres(**params)
+            return cls.postgres(
+                host=parsed.hostname or "127.0.0.1",
+                port=parsed.port or 5432,
+                user=unquote(parsed.username) if parsed.username else None,
+                password=unquote(parsed.password) if parsed.password else None,
+                dbname=(parsed.path or "/").lstrip("/") or "postgres",
+            )
         if scheme == "sqlite":
             # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
             path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""

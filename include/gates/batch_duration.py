@@ -46,11 +46,13 @@ class BatchDurationSettings:
     quantile: float = 90.0
     safety_factor: float = 1.5
     min_samples: int = 10
+    # What a migration of a class with too little history counts as (predict_pending's defaults).
+    per_migration_default: timedelta = timedelta(minutes=10)
 
 
 def per_migration_estimate(samples: Iterable[float], quantile: float) -> float:
     """The `quantile` (0–100, linear interpolation) of per-migration durations in seconds."""
-    ordered = sorted(float(s) for s in samples if s is not None and math.isfinite(float(s)) and float(s) >= 0)
+    ordered = sorted(float(s) for s in samples if math.isfinite(float(s)) and float(s) >= 0)
     if not ordered:
         raise ValueError("no usable duration sample")
     if not 0 <= quantile <= 100:
@@ -113,7 +115,7 @@ def predict_batch_duration(
 
 
 def _usable(samples: Iterable[float]) -> list[float]:
-    return [float(s) for s in samples if s is not None and math.isfinite(float(s)) and float(s) >= 0]
+    return [float(s) for s in samples if math.isfinite(float(s)) and float(s) >= 0]
 
 
 def fit_reason(now: datetime, duration: timedelta, closes_at: datetime | None) -> str | None:
@@ -155,7 +157,7 @@ def history_from_batches(
     history: dict[MigrationClass, list[float]] = {}
     for batch in batches:
         count = sum(n for n in batch.classes.values() if n > 0)
-        if count == 0 or batch.seconds is None or not math.isfinite(batch.seconds) or batch.seconds < 0:
+        if count == 0 or not math.isfinite(batch.seconds) or batch.seconds < 0:
             continue
         each = max(0.0, batch.seconds - overhead.total_seconds()) / count
         for cls, n in batch.classes.items():
@@ -173,18 +175,18 @@ def settings_from_forecast(forecast: ForecastSettings | None) -> BatchDurationSe
         quantile=forecast.per_migration_quantile,
         safety_factor=forecast.safety_factor,
         min_samples=forecast.min_samples,
+        per_migration_default=forecast.per_migration_default,
     )
 
 
 def predict_pending(
-    pending: Sequence[MigrationClass], batches: Iterable[PastBatch], forecast: ForecastSettings | None
+    pending: Sequence[MigrationClass], batches: Iterable[PastBatch], settings: BatchDurationSettings | None
 ) -> DurationEstimate | None:
-    """The pending batch's predicted run, learned from past runs' per-batch facts; None when the policy's
-    forecast does not predict per batch (then nothing changes: the class's whole past runs are used)."""
-    settings = settings_from_forecast(forecast)
-    if forecast is None or settings is None:
+    """The pending batch's predicted run, learned from past runs' per-batch facts; None without `settings`
+    (settings_from_forecast: the policy does not predict per batch, so the class's whole past runs are used)."""
+    if settings is None:
         return None
-    defaults = {cls: forecast.per_migration_default for cls in MigrationClass}
+    defaults = {cls: settings.per_migration_default for cls in MigrationClass}
     return predict_batch_duration(
         pending, history_from_batches(batches, settings.overhead), defaults, settings
     )

@@ -31,8 +31,12 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from include.gates.traffic_baseline import HOURS_PER_WEEK, hour_of_week
+
+if TYPE_CHECKING:
+    from include.policy.settings import ForecastSettings
 
 _DAY = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -81,6 +85,25 @@ class DeployForecast:
     # The run must end at least this long before the expected deployment (policy `deploy_margin`): the
     # forecast's early starts and a batch's long tail eat into it instead of into the deployment.
     margin: timedelta = timedelta(0)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ForecastSettings,
+        expected: DeploymentExpectation | None,
+        duration: DurationEstimate | None,
+        held: timedelta | None,
+    ) -> DeployForecast:
+        """Both predictions with the policy's starvation guard and margin: one place for the DAG's gate
+        (gate_checks.deploy_forecast) and the simulator, so they cannot read the settings differently."""
+        return cls(
+            expected=expected,
+            duration=duration,
+            held=held,
+            max_hold=settings.max_hold,
+            max_hold_lead=settings.max_hold_lead,
+            margin=settings.deploy_margin,
+        )
 
     def hold_exceeded(self, now: datetime | None = None) -> bool:
         """True when the batch has been held at least `max_hold` (and, with `max_hold_lead` and `now`, the

@@ -137,12 +137,13 @@ def evaluate_traffic(now: datetime, observation: TrafficObservation, settings: T
     if observation.error:
         return closed(f"traffic unknown: {observation.error}", None, None)
 
-    threshold: float | None = settings.threshold
+    threshold = settings.threshold
     if settings.mode == "baseline_percentile":
-        threshold = observation.baseline
-        details["baseline"] = threshold
-        if threshold is None or not math.isfinite(threshold) or threshold < 0:
+        baseline = observation.baseline
+        details["baseline"] = baseline
+        if baseline is None or not math.isfinite(baseline) or baseline < 0:
             return closed(f"traffic baseline unknown: no usable history for the {bar}", None, None)
+        threshold = baseline
 
     recent = sorted(
         (t, v) for t, v in observation.samples if window_start - CLOCK_SLACK <= t <= now + CLOCK_SLACK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ from include.classification.classes import MigrationClass
 from include.policy import schema
 from include.policy.calendar import allowed_blocks, covering, lock_blocks
 from include.policy.fields import FieldReader, or_default
+from include.policy.learned import LearnedWindow
 from include.policy.model import (
     ClassRule,
     GateSettings,
@@ -25,7 +27,7 @@ class Classes(FieldReader):
     """Builds the `classes` section and proves each class can run."""
 
     def parse_classes(
-        self, value: Any, windows: dict[str, RecurringRule], gates: GateSettings
+        self, value: Any, windows: Mapping[str, RecurringRule | LearnedWindow], gates: GateSettings
     ) -> dict[MigrationClass, ClassRule]:
         spec = self.mapping(value, "classes", [c.value for c in MigrationClass], what="class")
         given: dict[MigrationClass, dict[str, Any]] = {}
@@ -49,7 +51,7 @@ class Classes(FieldReader):
         self,
         cls: MigrationClass,
         item: dict[str, Any],
-        windows: dict[str, RecurringRule],
+        windows: Mapping[str, RecurringRule | LearnedWindow],
         gates: GateSettings,
     ) -> ClassRule:
         path = f"classes.{cls.value}"

@@ -9,7 +9,7 @@ aligned on a fixed epoch, so the answer never depends on where or in which time 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from include.policy.windows import LockRule, RecurringRule, merge, subtract
@@ -75,44 +75,52 @@ def covering(blocks: BlockCache | NamedView, start: datetime, end: datetime) -> 
     first, last = block_index(start), block_index(end - timedelta(microseconds=1))
     pieces = _merge_labelled([piece for index in range(first, last + 1) for piece in blocks.block(index)])
     kept = [
-        [opens, closes, label, False] for opens, closes, label in pieces if closes > start and opens < end
+        LabelledSpan(opens, closes, label)
+        for opens, closes, label in pieces
+        if closes > start and opens < end
     ]
     if not kept:
         return []
     # Follow the first span back while it runs into the previous block.
+    first_opens, first_label, first_open_ended = kept[0].opens, kept[0].label, False
     index = first
-    while kept[0][0] <= block_start(index):
+    while first_opens <= block_start(index):
         if index <= first - REACH_BLOCKS:
-            kept[0][3] = True
+            first_open_ended = True
             break
         index -= 1
         before = _merge_labelled(blocks.block(index))
         if not before or before[-1][1] < block_start(index + 1):
             break
-        kept[0][0], kept[0][2] = before[-1][0], before[-1][2]
+        first_opens, first_label = before[-1][0], before[-1][2]
+    kept[0] = replace(kept[0], opens=first_opens, label=first_label, open_ended=first_open_ended)
     # Follow the last span forward while it runs into the next block.
+    last_closes, last_open_ended = kept[-1].closes, False
     index = last
-    while kept[-1][1] >= block_start(index + 1):
+    while last_closes >= block_start(index + 1):
         if index >= last + REACH_BLOCKS:
-            kept[-1][3] = True
+            last_open_ended = True
             break
         index += 1
         after = _merge_labelled(blocks.block(index))
         if not after or after[0][0] > block_start(index):
             break
-        kept[-1][1] = after[0][1]
-    return [LabelledSpan(opens, closes, label, clipped) for opens, closes, label, clipped in kept]
+        last_closes = after[0][1]
+    # With one span, it is both the first and the last: open-ended if either end was.
+    kept[-1] = replace(kept[-1], closes=last_closes, open_ended=kept[-1].open_ended or last_open_ended)
+    return kept
 
 
 def _merge_labelled(pieces: list[Piece]) -> list[Piece]:
     """Join overlapping or touching pieces; the joined span keeps the label of its opening piece."""
-    merged: list[list] = []
+    merged: list[Piece] = []
     for opens, closes, label in sorted(pieces, key=lambda p: (p[0], p[1])):
         if merged and opens <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], closes)
+            kept_opens, kept_closes, kept_label = merged[-1]
+            merged[-1] = (kept_opens, max(kept_closes, closes), kept_label)
         else:
-            merged.append([opens, closes, label])
-    return [(a, b, c) for a, b, c in merged]
+            merged.append((opens, closes, label))
+    return merged
 
 
 def lock_blocks(locks: Sequence[LockRule]) -> BlockCache:

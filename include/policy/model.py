@@ -415,9 +415,13 @@ class Policy:
         static = any(n in self.windows for n in self.classes[cls].windows)
         reason = f"{calendar.reason}; " if static else f"{name} waits: "
         reason += "; ".join(notes)
-        nexts = [(calendar.next_opens_at, calendar.next_closes_at, calendar.next_window)] if static else []
-        nexts = [n for n in nexts if n[0] is not None] + upcoming
-        first = min(nexts, key=lambda n: n[0]) if nexts else (None, None, None)
+        nexts: list[tuple[datetime, datetime | None, str | None]] = []
+        if static and calendar.next_opens_at is not None:
+            nexts.append((calendar.next_opens_at, calendar.next_closes_at, calendar.next_window))
+        nexts += upcoming
+        first: tuple[datetime | None, datetime | None, str | None] = (
+            min(nexts, key=lambda n: n[0]) if nexts else (None, None, None)
+        )
         return WindowVerdict(
             False,
             reason,

@@ -295,25 +295,30 @@ class GitLabWorld:
             creator = str(spec.get("created_by") or ("ci" if spec.get("pipeline_id") else "api"))
             if creator not in DEPLOYMENT_CREATORS:
                 raise ScenarioError(f"{place}.created_by: {creator!r} is not api or ci")
+            deployment_id = int(spec.get("id") or self.ids["deployment"])
+            ref = str(spec.get("ref") or project.default_branch)
+            sha = str(spec.get("sha") or "")
+            environment = str(spec["environment"])
+            user = str(spec.get("user") or BOT_USERNAME)
             deployment = {
-                "id": int(spec.get("id") or self.ids["deployment"]),
+                "id": deployment_id,
                 "iid": len(project.deployments) + 1,
-                "ref": str(spec.get("ref") or project.default_branch),
-                "sha": str(spec.get("sha") or ""),
+                "ref": ref,
+                "sha": sha,
                 "tag": bool(spec.get("tag", False)),
-                "environment": str(spec["environment"]),
+                "environment": environment,
                 "status": status,
                 "created_at": created,
                 "updated_at": finished or created,
                 "finished_at": finished,
                 "pipeline_id": spec.get("pipeline_id"),
                 "created_by": creator,
-                "user": str(spec.get("user") or BOT_USERNAME),
+                "user": user,
             }
             # GitLab only accepted the deployment if its ref existed: it is a ref of the project from now on.
-            project.refs.setdefault(deployment["ref"], deployment["sha"])
-            self.user_id(deployment["user"])
-            self.environment_id(project, deployment["environment"])
+            project.refs.setdefault(ref, sha)
+            self.user_id(user)
+            self.environment_id(project, environment)
             project.deployments.append(deployment)
             return deployment
 
@@ -347,8 +352,10 @@ class GitLabWorld:
             created = self.when(spec.get("created_at"), f"{place}.created_at") or self.now()
             ref = str(spec.get("ref") or project.default_branch)
             head = project.head()
+            pipeline_id = int(spec.get("id") or self.ids["pipeline"])
+            user = str(spec.get("user") or BOT_USERNAME)
             pipeline = {
-                "id": int(spec.get("id") or self.ids["pipeline"]),
+                "id": pipeline_id,
                 "iid": len(project.pipelines) + 1,
                 "project_id": project.id,
                 "ref": ref,
@@ -367,12 +374,12 @@ class GitLabWorld:
                 "canceled_at": None,
                 "canceling_seconds": float(behaviour.get("canceling_seconds", 1)),
                 "deployment_id": None,
-                "user": str(spec.get("user") or BOT_USERNAME),
+                "user": user,
             }
-            self.user_id(pipeline["user"])
+            self.user_id(user)
             project.pipelines.append(pipeline)
             if created_via_api:
-                self.created_pipelines.setdefault(project.id, []).append(pipeline["id"])
+                self.created_pipelines.setdefault(project.id, []).append(pipeline_id)
                 self._record_deployment(project, pipeline)
             return pipeline
 
@@ -384,6 +391,7 @@ class GitLabWorld:
                 raise ScenarioError(f"{place}.state: {state!r} is not opened or closed")
             self.ids["issue"] += 1
             created = self.when(spec.get("created_at"), f"{place}.created_at") or self.now()
+            author = str(spec.get("author") or BOT_USERNAME)
             issue = {
                 "id": self.ids["issue"],
                 "iid": int(spec.get("iid") or max([i["iid"] for i in project.issues] + [0]) + 1),
@@ -396,9 +404,9 @@ class GitLabWorld:
                 "updated_at": self.when(spec.get("updated_at"), f"{place}.updated_at") or created,
                 "closed_at": created if state == "closed" else None,
                 "confidential": bool(spec.get("confidential", False)),
-                "author": str(spec.get("author") or BOT_USERNAME),
+                "author": author,
             }
-            self.user_id(issue["author"])
+            self.user_id(author)
             project.issues.append(issue)
             return issue
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from include.policy import PolicyError, load_policy
-from include.simulation.engine import Outcome, simulate
+from include.simulation.engine import Outcome, SchedulingPolicy, simulate
 from include.simulation.inputs import InputError, WorldSettings
 from include.simulation.oracle import run_oracle
 from include.simulation.policies import ManualPolicy, OrchestratorPolicy
@@ -56,7 +56,7 @@ def compare(
     outcomes: dict[str, Outcome] = {}
     results: dict[str, Scores] = {}
     seconds: dict[str, float] = {}
-    runners = [
+    runners: list[SchedulingPolicy] = [
         ManualPolicy("manual-daily", settings.manual["manual-daily"], policy, seed),
         ManualPolicy("manual-apac-emea", settings.manual["manual-apac-emea"], policy, seed),
         OrchestratorPolicy(policy, settings.environment, settings.review_times),

@@ -71,6 +71,7 @@ class InformedOrchestrator(OrchestratorPolicy):
         self.durations = durations
         self.per_migration_quantile = per_migration_quantile
         self._by_id: dict[int, Migration] = {}
+        self._per_migration_batches: dict[tuple[int, int, tuple[int, ...]], DurationEstimate | None] = {}
         self._lock: tuple[float, Any] | None = None
         self.forced: set[float] = set()
 
@@ -115,9 +116,9 @@ class InformedOrchestrator(OrchestratorPolicy):
         recent = view.minute - forecast.duration_history.total_seconds() / 60
         first = bisect.bisect_left([run.start for run in view.runs], recent)
         classes = [MigrationClass.parse(m["class"]) for m in pending]
-        key = ("per-migration", len(view.runs), first, tuple(sorted(c.rank for c in classes)))
-        if key in self._batches:
-            return self._batches[key]
+        key = (len(view.runs), first, tuple(sorted(c.rank for c in classes)))
+        if key in self._per_migration_batches:
+            return self._per_migration_batches[key]
         history: dict[MigrationClass, list[float]] = {}
         for run in view.runs[first:]:
             for item in run.executed:
@@ -126,9 +127,9 @@ class InformedOrchestrator(OrchestratorPolicy):
                     history.setdefault(known, []).append((item.end - item.start) * 60)
         defaults = {cls: forecast.per_migration_default for cls in MigrationClass}
         estimate = predict_batch_duration(classes, history, defaults, replace(settings, quantile=quantile))
-        if len(self._batches) > 4096:
-            self._batches.clear()
-        self._batches[key] = estimate
+        if len(self._per_migration_batches) > 4096:
+            self._per_migration_batches.clear()
+        self._per_migration_batches[key] = estimate
         return estimate
 
     def _deploy_lock(self, view: View, cls: MigrationClass, batch: DurationEstimate | None = None) -> Any:

@@ -31,7 +31,7 @@ from include.simulation.scores import Meter, Scores, score
 from include.simulation.world import HEAVY_CLASSES, World
 
 NOMINAL_RUN = 45.0  # minutes: the typical run used only to rank candidate slots within a day
-_INF = (float("inf"),)
+_INF: tuple[float, ...] = (float("inf"),)
 
 
 @dataclass

@@ -147,7 +147,7 @@ class OrchestratorPolicy:
         self._profiles: dict[int, tuple[Any, str | None]] = {}
         self._issues = {}
         self._decisions: dict[tuple[Any, ...], Any] = {}
-        self._batches: dict[tuple[Any, ...], DurationEstimate] = {}
+        self._batches: dict[tuple[int, int, tuple[int, ...]], DurationEstimate | None] = {}
         self._verdicts: dict[MigrationClass, tuple[bool, float]] = {}
         self.gate_checks = 0
         labels = set(self.policy.gates.rollback.incident_labels_any)
@@ -226,7 +226,7 @@ class OrchestratorPolicy:
             key += tuple(sorted((c.rank, allowed(c)) for c in classes))
         if key in self._decisions:
             return self._decisions[key]
-        pending = [
+        pending: list[dict[str, Any]] = [  # the DAG's pending-migration records (include/decision.py)
             {"class": self.effective_class(m).value, "path": m.path, "version": m.version, "id": m.id}
             for m, _ in items
         ]
@@ -292,8 +292,14 @@ class OrchestratorPolicy:
             world = self.world
             # The profile depends on the traffic and these settings only: both orchestrator rows share it
             # (the arrays' ids keep a copy of the world with other traffic from reading it).
-            shared = (id(world.traffic), id(world.history), self.environment, day, settings.weeks)
-            shared += (settings.low_percentile,)
+            shared = (
+                id(world.traffic),
+                id(world.history),
+                self.environment,
+                day,
+                settings.weeks,
+                settings.low_percentile,
+            )
             if ("profile", *shared) in world.derived:
                 self._profiles[day] = world.derived[("profile", *shared)]
                 return self._profiles[day]
@@ -321,7 +327,8 @@ class OrchestratorPolicy:
         the facts the DAG reads from the audit store for each past run: the classes it executed (as this
         policy knew them then) and the run's duration (batch_duration.predict_pending, as the DAG calls it)."""
         settings = getattr(self.policy.gates.deploy_lock, "forecast", None)
-        if settings is None or settings_from_forecast(settings) is None:
+        batch_settings = settings_from_forecast(settings)
+        if settings is None or batch_settings is None:
             return None
         recent = view.minute - settings.duration_history.total_seconds() / 60
         first = bisect.bisect_left([run.start for run in view.runs], recent)
@@ -338,7 +345,7 @@ class OrchestratorPolicy:
                 known = self.effective_class(item.migration)
                 counts[known] = counts.get(known, 0) + 1
             batches.append(PastBatch(counts, (run.end - run.start) * 60))
-        estimate = predict_pending(classes, batches, settings)
+        estimate = predict_pending(classes, batches, batch_settings)
         if len(self._batches) > 4096:
             self._batches.clear()
         self._batches[key] = estimate
@@ -380,14 +387,7 @@ class OrchestratorPolicy:
             )
             held = now - waiting if waiting is not None else None
         if batch is not None:
-            forecast = DeployForecast(
-                expected,
-                batch,
-                held=held,
-                max_hold=settings.max_hold,
-                max_hold_lead=settings.max_hold_lead,
-                margin=settings.deploy_margin,
-            )
+            forecast = DeployForecast.from_settings(settings, expected, batch, held)
             return evaluate_deploy_lock(now, DeployLockObservation(forecast=forecast))
         recent = view.minute - settings.duration_history.total_seconds() / 60
         durations = [(r.end - r.start) * 60 for r in view.runs if r.run_class is cls and r.start >= recent]
@@ -399,14 +399,7 @@ class OrchestratorPolicy:
             class_max=self.policy.class_rule(cls).max_predicted_duration,
             default=settings.default_duration,
         )
-        forecast = DeployForecast(
-            expected=expected,
-            duration=duration,
-            held=held,
-            max_hold=settings.max_hold,
-            max_hold_lead=settings.max_hold_lead,
-            margin=settings.deploy_margin,
-        )
+        forecast = DeployForecast.from_settings(settings, expected, duration, held)
         return evaluate_deploy_lock(now, DeployLockObservation(forecast=forecast))
 
     def _traffic(self, view: View, cls: MigrationClass) -> TrafficObservation:

@@ -221,7 +221,7 @@ def _migrations(
                 records.append(
                     MigrationRecord(merged, _choice(settings.class_mix, rng), f"{merged:%Y%m%d%H%M%S}", "")
                 )
-    migrations = []
+    migrations: list[Migration] = []
     for record in sorted(records, key=lambda r: (r.merged_at, r.version, r.path)):
         minute = (record.merged_at - origin).total_seconds() / 60.0
         if not 0 <= minute < horizon:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from include.audit import AuditEvent, StoredEvent
@@ -10,7 +11,7 @@ from include.audit import AuditEvent, StoredEvent
 log = logging.getLogger(__name__)
 
 
-def run_identity(context: dict[str, Any]) -> dict[str, Any]:
+def run_identity(context: Mapping[str, Any]) -> dict[str, Any]:
     """dag_id, run_id, run_after and who started the run (schedule, backfill, or the manual user)."""
     dag_run = context["dag_run"]
     run_type = str(getattr(dag_run, "run_type", "") or "")
@@ -27,7 +28,7 @@ def run_identity(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def record(
-    context: dict[str, Any],
+    context: Mapping[str, Any],
     environment: str,
     kind: str,
     payload: dict[str, Any],

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.classification.classes import MigrationClass
 from include.gates.deploy_lock import DeployLockObservation, ExplicitLock, evaluate_deploy_lock
@@ -18,6 +18,13 @@ from include.gates.result import GateResult
 from include.gates.rollback import HealthBounds, RollbackObservation, evaluate_rollback_safety
 from include.gates.window import evaluate_window
 from include.isotime import parse_iso_datetime
+
+if TYPE_CHECKING:
+    from include.gates.deploy_forecast import DeployForecast, DurationEstimate
+    from include.gates.traffic import TrafficSettings
+    from include.policy.learned import TrafficProfile
+    from include.policy.settings import RollbackHealthSettings
+    from pdm_orchestrator.hooks.gitlab import GitLabHook
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +106,7 @@ def pending_batch_duration(
     batch: Sequence[str] | None,
     now: datetime,
     audit_conn_id: str = AUDIT_CONN_ID,
-) -> tuple[Any, str | None]:
+) -> tuple[DurationEstimate | None, str | None]:
     """(the batch's predicted run or None, why it could not be predicted or None).
 
     None, None when there is no batch or the policy's forecast does not predict per batch (the run-level
@@ -108,7 +115,8 @@ def pending_batch_duration(
     from include.gates.batch_duration import PastBatch, predict_pending, settings_from_forecast
 
     forecast = policy.gates.deploy_lock.forecast
-    if batch is None or settings_from_forecast(forecast) is None:
+    settings = settings_from_forecast(forecast)
+    if batch is None or settings is None:
         return None, None
     try:
         from pdm_orchestrator.hooks.audit import AuditHook
@@ -120,12 +128,14 @@ def pending_batch_duration(
             for counts, seconds in rows
         ]
         classes = [MigrationClass.parse(name) for name in batch]
-        return predict_pending(classes, past, forecast), None
+        return predict_pending(classes, past, settings), None
     except Exception as exc:  # noqa: BLE001 - no prediction: the gates that need it are closed, saying why
         return None, f"past PDM runs unreadable: {type(exc).__name__}: {exc}"
 
 
-def latest_traffic_profile(environment: str, audit_conn_id: str = AUDIT_CONN_ID) -> tuple[Any, str | None]:
+def latest_traffic_profile(
+    environment: str, audit_conn_id: str = AUDIT_CONN_ID
+) -> tuple[TrafficProfile | None, str | None]:
     """(the latest stored TrafficProfile or None, why it could not be read or None)."""
     from include.policy.learned import TrafficProfile
     from pdm_orchestrator.hooks.audit import AuditHook
@@ -185,7 +195,7 @@ def traffic_gate(policy: Any, environment: str, cls: MigrationClass, now: dateti
     return evaluate_traffic(now, observation, settings)
 
 
-def traffic_settings(policy: Any, cls: MigrationClass):
+def traffic_settings(policy: Any, cls: MigrationClass) -> TrafficSettings:
     """The traffic rule's settings for a class (resolved in the core, shared with the simulator)."""
     from include.gates.traffic import settings_for_class
 
@@ -238,9 +248,9 @@ def deploy_forecast(
     environment: str,
     cls: MigrationClass,
     now: datetime,
-    hook: Any,
+    hook: GitLabHook,
     batch: Sequence[str] | None = None,
-) -> Any:
+) -> DeployForecast:
     """The next deployment expected (GitLab history) and the predicted PDM duration (audit store): of the
     pending `batch` when the policy predicts per batch, else of the class's whole past runs."""
     from include.gates.deploy_forecast import (
@@ -299,14 +309,7 @@ def deploy_forecast(
         last_run = max((d.created_at for d in pdm_runs if d.created_at), default=None)
         since = waiting_since((d.finished_at for d in deployments if d.status == "success"), last_run)
         held = now - since if since is not None else None
-    return DeployForecast(
-        expected=expected,
-        duration=duration,
-        held=held,
-        max_hold=settings.max_hold,
-        max_hold_lead=settings.max_hold_lead,
-        margin=settings.deploy_margin,
-    )
+    return DeployForecast.from_settings(settings, expected, duration, held)
 
 
 def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
@@ -341,7 +344,7 @@ def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datet
     return evaluate_rollback_safety(now, observation, min_bake, bounds)
 
 
-def health_bounds(settings: Any) -> HealthBounds | None:
+def health_bounds(settings: RollbackHealthSettings | None) -> HealthBounds | None:
     """The policy's gates.rollback.health as the core rule's bounds (None: health is not checked)."""
     if settings is None:
         return None

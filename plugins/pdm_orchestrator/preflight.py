@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.preflight import (
     DEVELOPER,
@@ -31,21 +31,25 @@ from include.preflight import (
     variables_setting_check,
 )
 
+if TYPE_CHECKING:
+    from pdm_orchestrator.hooks.gitlab import GitLabHook
+    from pdm_orchestrator.hooks.prometheus import PrometheusHook
+
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "policy.yaml"
 PROBE_REF = "pdm-preflight-probe-no-such-ref"
 
 
-def gitlab_checks(policy: Any, hook: Any | None = None) -> list[Check]:
+def gitlab_checks(policy: Any, hook: GitLabHook | None = None) -> list[Check]:
     """Every GitLab check, in order; stops after the first that makes the rest meaningless."""
     import gitlab.exceptions
 
-    from pdm_orchestrator.hooks.gitlab import GitLabError, GitLabHook
+    from pdm_orchestrator.hooks.gitlab import GitLabError, GitLabHook, json_object
 
     hook = hook or GitLabHook(policy.gitlab.conn_id)
     checks: list[Check] = []
     conn = f"connection {policy.gitlab.conn_id!r}"
     try:
-        version = hook.get_conn().http_get("/version")
+        version = json_object(hook.get_conn().http_get("/version"))
         checks.append(
             Check("gitlab reachable", True, f"GitLab {version.get('version')} at {hook.get_conn().url}")
         )
@@ -95,10 +99,13 @@ def gitlab_checks(policy: Any, hook: Any | None = None) -> list[Check]:
     return checks
 
 
-def _scopes_check(hook: Any, policy: Any) -> Check:
+def _scopes_check(hook: GitLabHook, policy: Any) -> Check:
+    from pdm_orchestrator.hooks.gitlab import json_object
+
     needed = "read_api" if policy.gitlab.pdm_pipeline.trigger == "trigger_token" else "api"
     try:
-        scopes = set(hook.get_conn().http_get("/personal_access_tokens/self").get("scopes") or [])
+        token = json_object(hook.get_conn().http_get("/personal_access_tokens/self"))
+        scopes = set(token.get("scopes") or [])
     except Exception as exc:  # noqa: BLE001 - older GitLab, or not a personal/project/group token
         return Check(
             "gitlab token scopes",
@@ -115,8 +122,10 @@ def _scopes_check(hook: Any, policy: Any) -> Check:
     )
 
 
-def _variables_create_check(hook: Any, policy: Any, levels: dict[str, int]) -> Check:
+def _variables_create_check(hook: GitLabHook, policy: Any, levels: dict[str, int]) -> Check:
     """May the bot create the PDM pipeline with its variables? The setting when visible, else a probe."""
+    from pdm_orchestrator.hooks.gitlab import json_object
+
     project = policy.gitlab.pdm_pipeline.project
     if policy.gitlab.pdm_pipeline.trigger == "trigger_token":
         return Check(
@@ -125,7 +134,7 @@ def _variables_create_check(hook: Any, policy: Any, levels: dict[str, int]) -> C
             "created with the trigger token (its owner's role applies)",
         )
     try:
-        data = hook.get_conn().http_get(f"/projects/{_quoted(project)}")
+        data = json_object(hook.get_conn().http_get(f"/projects/{_quoted(project)}"))
     except Exception as exc:  # noqa: BLE001
         return Check(f"pipeline variables in {project}", False, _short(exc), "see the error")
     known = variables_setting_check(
@@ -180,7 +189,7 @@ def _variables_read_checks(policy: Any, levels: dict[str, int]) -> list[Check]:
     return checks
 
 
-def _admin_check(hook: Any, database: str, errors: Any) -> Check:
+def _admin_check(hook: GitLabHook, database: str, errors: Any) -> Check:
     name = f"admin pending migrations ({database})"
     try:
         hook.admin_pending_migrations(database)
@@ -227,7 +236,7 @@ def prometheus_checks(policy: Any, environments: list[str], now: datetime | None
     return checks
 
 
-def _fresh(hook: Any, name: str, query: str, now: datetime) -> Check:
+def _fresh(hook: PrometheusHook, name: str, query: str, now: datetime) -> Check:
     try:
         rows = hook.query(query, now)
     except Exception as exc:  # noqa: BLE001

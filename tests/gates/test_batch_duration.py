@@ -17,6 +17,7 @@ from include.gates.batch_duration import (
     per_migration_estimate,
     predict_batch_duration,
     predict_pending,
+    settings_from_forecast,
 )
 from include.policy.model import ForecastSettings
 
@@ -94,7 +95,8 @@ def test_past_runs_share_their_work_evenly_among_their_migrations():
     assert history_from_batches([PastBatch({C.NOOP: 2}, 60.0)], timedelta(minutes=10)) == {C.NOOP: [0.0, 0.0]}
 
 
-def _forecast(**values) -> ForecastSettings:
+def _batch_settings(**values) -> BatchDurationSettings | None:
+    """The batch settings of a forecast with these values (the policy's path: settings_from_forecast)."""
     base = {
         "enabled": True,
         "per_migration_quantile": 50.0,
@@ -102,17 +104,17 @@ def _forecast(**values) -> ForecastSettings:
         "min_samples": 2,
         "safety_factor": 1.0,
     }
-    return ForecastSettings(**(base | values))
+    return settings_from_forecast(ForecastSettings(**(base | values)))
 
 
 def test_predict_pending_is_off_unless_the_policy_predicts_per_batch():
     runs = [PastBatch({C.DATA: 1}, 1200.0)] * 3
-    assert predict_pending([C.DATA], runs, _forecast(per_migration_quantile=None)) is None
-    assert predict_pending([C.DATA], runs, _forecast(enabled=False)) is None
-    found = predict_pending([C.DATA, C.DATA], runs, _forecast())
+    assert predict_pending([C.DATA], runs, _batch_settings(per_migration_quantile=None)) is None
+    assert predict_pending([C.DATA], runs, _batch_settings(enabled=False)) is None
+    found = predict_pending([C.DATA, C.DATA], runs, _batch_settings())
     assert found is not None and found.duration == timedelta(minutes=30)  # 10m overhead + 2 × 10m learned
     # Too few runs of a class: the conservative per-migration default (10m) for each of its migrations.
-    assert predict_pending([C.CLEANUP] * 3, runs, _forecast()).duration == timedelta(minutes=40)
+    assert predict_pending([C.CLEANUP] * 3, runs, _batch_settings()).duration == timedelta(minutes=40)
 
 
 def test_a_batch_that_does_not_fit_is_named_with_its_heavy_classes():

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow.sdk import BaseHook
 
 from include.audit import AuditStore, AuditTarget
+
+if TYPE_CHECKING:
+    from airflow.models.connection import Connection as StoredConnection
+    from airflow.sdk import Connection
 
 MAC_CONN_ID = "pdm_audit_mac"
 
@@ -47,8 +53,8 @@ class AuditHook(BaseHook):
         return conn.password.encode() if conn.password else None
 
 
-def audit_target(conn) -> AuditTarget:
-    """The audit database an Airflow connection names (SQLite by type or `dialect` extra, else PostgreSQL)."""
+def audit_target(conn: Connection | StoredConnection) -> AuditTarget:
+    """The audit database an Airflow connection names (a task's, or the metadata database's for the UI) (SQLite by type or `dialect` extra, else PostgreSQL)."""
     extra = conn.extra_dejson or {}
     if conn.conn_type == "sqlite" or extra.get("dialect") == "sqlite":
         return AuditTarget.sqlite(conn.host or conn.schema or ":memory:")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
 from airflow.sdk import BaseHook
@@ -19,6 +19,10 @@ from include.pipelines import HOLDING_STATUSES, PipelineRun
 
 if TYPE_CHECKING:
     import gitlab
+    from gitlab.v4.objects import Project
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 REPORTER = 20  # GitLab's access level that sees confidential issues (app/finders/issues_finder.rb)
 UNREADABLE_VARIABLES = (
@@ -40,20 +44,21 @@ class CallBudgetExceeded(RuntimeError):
     """A call would outlast the hook's time budget (e.g. a Retry-After longer than what is left)."""
 
 
-def _wrap(endpoint: str):
+def _wrap(endpoint: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Turn python-gitlab's and the transport's exceptions into one GitLabError naming the endpoint, and bound
     the whole call (retries and Retry-After waits included) by the connection's `max_call_seconds`."""
 
-    def decorator(fn):
+    def decorator(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             import gitlab.exceptions
             import requests
 
-            hook = args[0] if args and isinstance(args[0], GitLabHook) else None
-            outermost = hook is not None and hook._deadline is None
+            owner = args[0] if args and isinstance(args[0], GitLabHook) else None
+            # Only the outermost hook call sets (and clears) the budget; nested calls share it.
+            hook = owner if owner is not None and owner._deadline is None else None
             try:
-                if outermost:
+                if hook is not None:
                     hook.get_conn()  # reads the connection's max_call_seconds
                     hook._deadline = time.monotonic() + hook.max_call_seconds
                 return fn(*args, **kwargs)
@@ -72,12 +77,20 @@ def _wrap(endpoint: str):
                     f"GitLab {endpoint}: unexpected answer: {type(exc).__name__}: {exc}"
                 ) from exc
             finally:
-                if outermost:
+                if hook is not None:
                     hook._deadline = None
 
         return wrapper
 
     return decorator
+
+
+def json_object(answer: object) -> dict[str, Any]:
+    """python-gitlab's `http_get` answers `dict | Response` (the Response when the body is not JSON); every
+    endpoint read here answers a JSON object, so anything else is an unexpected answer (TypeError)."""
+    if not isinstance(answer, dict):
+        raise TypeError(f"expected a JSON object, got {type(answer).__name__}")
+    return answer
 
 
 class GitLabHook(BaseHook):
@@ -140,7 +153,8 @@ class GitLabHook(BaseHook):
                     kwargs["timeout"] = max(0.1, min(float(kwargs.get("timeout") or timeout), left))
                 return request(*args, **kwargs)
 
-            self._client.http_request = bounded
+            # Patched on the instance (python-gitlab has no hook for it); mypy forbids assigning to a method.
+            self._client.http_request = bounded  # type: ignore[method-assign]
         return self._client
 
     def _time_left(self) -> float | None:
@@ -176,17 +190,18 @@ class GitLabHook(BaseHook):
         """Airflow's "Test connection": the instance answers and the token is valid (who, which scopes).
         The full check of roles and settings is `python -m pdm_orchestrator.preflight`."""
         try:
-            version = self.get_conn().http_get("/version").get("version")
+            version = json_object(self.get_conn().http_get("/version")).get("version")
             me = self.current_user()
         except Exception as exc:  # noqa: BLE001 - the message is the answer
             return False, f"GitLab at {self.get_conn().url if self._client else '?'}: {str(exc)[:200]}"
         try:
-            scopes = ", ".join(self.get_conn().http_get("/personal_access_tokens/self").get("scopes") or [])
+            token = json_object(self.get_conn().http_get("/personal_access_tokens/self"))
+            scopes = ", ".join(token.get("scopes") or [])
         except Exception:  # noqa: BLE001 - not every token type can describe itself
             scopes = "unknown"
         return True, f"GitLab {version}: token of {me.get('username')} (scopes: {scopes})"
 
-    def _project(self, project: str | int):
+    def _project(self, project: str | int) -> Project:
         # lazy=True: no GET of the project itself, the next call names the resource.
         return self.get_conn().projects.get(project, lazy=True)
 
@@ -279,9 +294,9 @@ class GitLabHook(BaseHook):
         fails too, the call fails (discovery fails closed).
         """
         answer = self._project(project).repository_compare(from_sha, to_sha)
-        diffs = answer.get("diffs") if isinstance(answer, dict) else None
-        if not isinstance(diffs, list):
+        if not isinstance(answer, dict) or not isinstance(answer.get("diffs"), list):
             raise ValueError("compare answer has no 'diffs' list")
+        diffs: list[dict[str, Any]] = answer["diffs"]
         if not answer.get("compare_timeout"):
             return diffs
         self.log.info(
@@ -377,7 +392,7 @@ class GitLabHook(BaseHook):
         return None
 
     @staticmethod
-    def _variables_match(proj, pipeline_id: int, wanted: dict[str, str]) -> bool:
+    def _variables_match(proj: Project, pipeline_id: int, wanted: dict[str, str]) -> bool:
         variables = {
             v.key: v.value for v in proj.pipelines.get(pipeline_id, lazy=True).variables.list(get_all=True)
         }
@@ -388,7 +403,7 @@ class GitLabHook(BaseHook):
     def current_user(self) -> dict[str, Any]:
         """The token's user (username, is_admin), read once per hook."""
         if self._me is None:
-            self._me = dict(self.get_conn().http_get("/user"))
+            self._me = dict(json_object(self.get_conn().http_get("/user")))
         return self._me
 
     @_wrap("GET /projects/:id (permissions)")
@@ -396,7 +411,7 @@ class GitLabHook(BaseHook):
         """The bot's role in `project` as GitLab's access level (10 guest … 50 owner; 50 for an admin; 0 when
         not a member), from the project's `permissions`."""
         if project not in self._levels:
-            data = self.get_conn().http_get(f"/projects/{_encode(project)}")
+            data = json_object(self.get_conn().http_get(f"/projects/{_encode(project)}"))
             permissions = data.get("permissions") or {}
             levels = [
                 int((permissions.get(kind) or {}).get("access_level") or 0)
@@ -488,7 +503,7 @@ VARIABLES_REFUSED = "Insufficient permissions to set pipeline variables"
 
 
 @contextlib.contextmanager
-def _explain_variables_refusal(project: str):
+def _explain_variables_refusal(project: str) -> Iterator[None]:
     """GitLab's 400 for a pipeline created with variables by a role below the project's setting, explained."""
     import gitlab.exceptions
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +32,7 @@ class NotificationError(RuntimeError):
 
 
 def build_notice(
-    context: dict[str, Any],
+    context: Mapping[str, Any],
     environment: str,
     snapshot: dict[str, Any],
     pipeline: dict[str, Any] | None,
@@ -68,7 +69,7 @@ def build_notice(
 
 
 def notify(
-    context: dict[str, Any],
+    context: Mapping[str, Any],
     environment: str,
     settings: Any,
     phase: Phase,
@@ -98,7 +99,7 @@ def notify(
 
 
 def notify_started(
-    context: dict[str, Any],
+    context: Mapping[str, Any],
     environment: str,
     settings: Any,
     snapshot: dict[str, Any],
@@ -112,7 +113,7 @@ def notify_started(
 
 
 def notify_ended(
-    context: dict[str, Any],
+    context: Mapping[str, Any],
     environment: str,
     settings: Any,
     snapshot: dict[str, Any],
@@ -213,7 +214,7 @@ def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
 
 
 def _record_failure(
-    context: dict[str, Any], environment: str, channel: str, conn_id: str, phase: str, reason: str
+    context: Mapping[str, Any], environment: str, channel: str, conn_id: str, phase: str, reason: str
 ) -> None:
     from pdm_orchestrator.audit_events import NOTIFICATION_FAILED, record
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLBranchOperator
 from airflow.sdk import Param
 
 from include import approval
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ class PdmApprovalOperator(HITLBranchOperator):
         self.gate_task_ids = list(gate_task_ids)
         self.outcome_task_id = outcome_task_id
 
-    def execute(self, context: Any) -> Any:
+    def execute(self, context: Context) -> Any:
         from pdm_orchestrator.run_steps import TASK_CHOOSE_PATH, TASK_CLASSIFY
 
         ti = context["ti"]
@@ -94,7 +97,7 @@ class PdmApprovalOperator(HITLBranchOperator):
         )
         return super().execute(context)
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         from airflow.providers.standard.operators.hitl import HITLOperator
 
         from pdm_orchestrator.run_steps import TASK_CLASSIFY
@@ -139,7 +142,7 @@ class PdmApprovalOperator(HITLBranchOperator):
             log.warning("no diff link for the approval request: %s", exc)
             return None
 
-    def _record(self, context: Any, kind: str, payload: dict[str, Any]) -> None:
+    def _record(self, context: Context, kind: str, payload: dict[str, Any]) -> None:
         from pdm_orchestrator.audit_events import record
 
         record(context, self.environment, kind, payload)

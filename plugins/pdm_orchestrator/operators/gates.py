@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class WaitForGatesOperator(BaseOperator):
@@ -31,7 +34,7 @@ class WaitForGatesOperator(BaseOperator):
         self.policy_path = policy_path
         self.run_class = run_class
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from include.classification.classes import MigrationClass
         from include.policy import load_policy
         from pdm_orchestrator.gate_checks import evaluate_gates
@@ -64,7 +67,7 @@ class WaitForGatesOperator(BaseOperator):
             timeout=policy.gates.max_wait + timedelta(minutes=10),
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         from pdm_orchestrator.params import gate_overrides
 
         return {

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from pdm_orchestrator.links.gitlab import PIPELINE_URL_XCOM_KEY, GitLabPipelineLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from include.audit import AuditStore
+    from include.audit.lease import Lease
+    from include.pipelines import PipelineRun
+    from pdm_orchestrator.hooks.gitlab import GitLabHook
 
 PIPELINE_XCOM_KEY = "pipeline"
 
@@ -78,9 +87,8 @@ class TriggerPdmPipelineOperator(BaseOperator):
         self.manual_grace = manual_grace
         self.inflight_lookup_seconds = inflight_lookup_seconds
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from include.decision import decision_id as make_decision_id
-        from include.pipelines import PipelineRun
         from include.policy import load_policy
         from pdm_orchestrator.audit_events import record
         from pdm_orchestrator.hooks.gitlab import GitLabHook
@@ -93,6 +101,8 @@ class TriggerPdmPipelineOperator(BaseOperator):
         spec = policy.gitlab.pdm_pipeline
         variables = pipeline_variables(spec.variables, self.environment, deployed, decision, snapshot)
         decision_key = _decision_variable(spec.variables)
+        if decision_key is None:  # unreachable: the policy loader refuses a pipeline without one
+            raise AirflowFailException("gitlab.pdm_pipeline.variables: no variable carries {decision_id}")
         hook = GitLabHook(policy.gitlab.conn_id)
         store_kwargs = {"audit_conn_id": self.audit_conn_id, "decision_id": decision}
         store = _audit_store(self.audit_conn_id)
@@ -157,15 +167,15 @@ class TriggerPdmPipelineOperator(BaseOperator):
 
     def create_once(
         self,
-        context: Any,
+        context: Context,
         policy: Any,
         snapshot: dict[str, Any],
-        hook: Any,
-        store: Any,
+        hook: GitLabHook,
+        store: AuditStore,
         decision: str,
         variables: dict[str, str],
         store_kwargs: dict[str, Any],
-    ) -> Any:
+    ) -> PipelineRun:
         """Lease, running-pipeline check, fresh gates, fresh pending set, intent on record, then the create."""
         from pdm_orchestrator.audit_events import record
 
@@ -216,7 +226,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
         self.log.info("created pipeline %s: %s", pipeline.id, pipeline.web_url)
         return pipeline
 
-    def running_pdm_pipelines(self, policy: Any, hook: Any) -> list[Any]:
+    def running_pdm_pipelines(self, policy: Any, hook: GitLabHook) -> list[PipelineRun]:
         """PDM pipelines of this environment GitLab reports as not finished (a human's, or a lost run's)."""
         from pdm_orchestrator.gate_checks import _environment_variable
 
@@ -234,7 +244,9 @@ class TriggerPdmPipelineOperator(BaseOperator):
         rediscovered = discover_pending(self.environment, self.policy_path, with_sources=False)
         return pending_drift(snapshot, rediscovered)
 
-    def find_create_in_flight(self, lookup: Any, decision: str) -> Any:
+    def find_create_in_flight(
+        self, lookup: Callable[[], PipelineRun | None], decision: str
+    ) -> PipelineRun | None:
         """A create was requested and never recorded as done: GitLab may still be committing it. Look it up
         again for a bounded time; None when it never shows (the caller stops for a human)."""
         import time
@@ -247,14 +259,14 @@ class TriggerPdmPipelineOperator(BaseOperator):
             self.log.warning("create for decision %s in flight, not visible yet: looking again", decision)
             time.sleep(min(5.0, max(0.5, self.inflight_lookup_seconds / 6)))
 
-    def _take_lease(self, store: Any, decision: str, run_id: str) -> Any:
+    def _take_lease(self, store: AuditStore, decision: str, run_id: str) -> Lease:
         from include.audit.lease import acquire_lease
 
         ttl = self.pipeline_timeout + timedelta(minutes=30)
         return acquire_lease(store, self.environment, decision, ttl, run_id=run_id)
 
     def _halt(
-        self, context: Any, outcome: str, reason: str, store_kwargs: dict[str, Any], fail: bool = True
+        self, context: Context, outcome: str, reason: str, store_kwargs: dict[str, Any], fail: bool = True
     ) -> None:
         """End the task without creating: audited, the outcome and reason in XCom for record_outcome.
         fail=False skips (a normal ending: busy, void); otherwise the task fails at once, without retries."""
@@ -269,7 +281,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
             raise PdmRunHalted(f"{outcome}: {reason}")
         raise AirflowSkipException(f"{outcome}: {reason}")
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         from include.pipeline_wait import OUTCOME_BY_VERDICT, WaitBounds, describe_stop
 
         status = event.get("status")
@@ -304,7 +316,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
             )
         return self._finish(context, event["pipeline"])
 
-    def _remember(self, context: Any, pipeline) -> None:
+    def _remember(self, context: Context, pipeline: PipelineRun) -> None:
         context["ti"].xcom_push(key=PIPELINE_URL_XCOM_KEY, value=pipeline.web_url)
         context["ti"].xcom_push(key=PIPELINE_XCOM_KEY, value=pipeline.to_dict())
 
@@ -340,7 +352,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
             )
         return verdict
 
-    def _finish(self, context: Any, pipeline: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, pipeline: dict[str, Any]) -> dict[str, Any]:
         context["ti"].xcom_push(key=PIPELINE_XCOM_KEY, value=pipeline)
         if pipeline["status"] != "success":
             raise PdmPipelineFailed(
@@ -383,13 +395,13 @@ def _decision_variable(templates: dict[str, str]) -> str | None:
     return None
 
 
-def _audit_store(audit_conn_id: str) -> Any:
+def _audit_store(audit_conn_id: str) -> AuditStore:
     from pdm_orchestrator.hooks.audit import AuditHook
 
     return AuditHook(audit_conn_id).get_conn()
 
 
-def _release(store: Any, environment: str, decision: str) -> None:
+def _release(store: AuditStore, environment: str, decision: str) -> None:
     """Give the environment back (best effort: an unreleased lease only expires later)."""
     from include.audit.lease import release_lease
 

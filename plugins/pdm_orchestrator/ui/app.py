@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import html
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from include.observability import EnvironmentStatus, environment_status, render_metrics
 
 
-def _requires_airflow_login():
+def _requires_airflow_login() -> Callable[..., None]:
     from airflow.api_fastapi.core_api.security import requires_authenticated
 
     return requires_authenticated()
@@ -253,13 +254,13 @@ def render_page(
             parts.append("<p>None pending at the last run.</p>")
         parts.append("<h3>Gates at the last decision</h3>")
         if status.gates:
-            rows = "".join(
+            gate_rows = "".join(
                 f"<tr><td>{esc(g['gate'])}</td><td class='{'open' if g['open'] else 'closed'}'>{'open' if g['open'] else 'closed'}</td>"
                 f"<td>{esc(str(g.get('reason')))}</td></tr>"
                 for g in status.gates
             )
             parts.append(
-                f"<p class='muted'>{_time(status.gates_at)}</p><table><tr><th>gate</th><th>state</th><th>reason</th></tr>{rows}</table>"
+                f"<p class='muted'>{_time(status.gates_at)}</p><table><tr><th>gate</th><th>state</th><th>reason</th></tr>{gate_rows}</table>"
             )
         else:
             parts.append("<p>No decision recorded yet.</p>")
@@ -280,7 +281,7 @@ def render_page(
             )
         parts.append("<h3>Last runs</h3>")
         if status.last_runs:
-            rows = []
+            run_rows: list[str] = []
             for run in status.last_runs:
                 run_link = f"/dags/{esc(run['dag_id'])}/runs/{esc(run['run_id'])}"
                 pipeline = (
@@ -295,7 +296,7 @@ def render_page(
                     if override
                     else "-"
                 )
-                rows.append(
+                run_rows.append(
                     f"<tr><td>{_time(run['recorded_at'])}</td><td><a href='{run_link}'>{esc(run['run_id'])}</a></td>"
                     f"<td>{esc(str(run['outcome']))}</td><td>{pipeline}</td><td>{overridden}</td>"
                     f"<td class='approval'>{_approval_cell(run.get('approval'))}</td>"
@@ -303,7 +304,7 @@ def render_page(
                 )
             parts.append(
                 "<table><tr><th>ended</th><th>run</th><th>outcome</th><th>pipeline</th><th>override</th><th>approval</th>"
-                "<th>reason</th></tr>" + "".join(rows) + "</table>"
+                "<th>reason</th></tr>" + "".join(run_rows) + "</table>"
             )
         else:
             parts.append("<p>No run recorded yet.</p>")
