@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 TIMEOUT = "timeout"
 PARKED_MANUAL = "manual"
@@ -34,7 +35,7 @@ def wait_verdict(status: str, now: datetime, bounds: WaitBounds, manual_since: d
     return None
 
 
-def describe_stop(verdict: str, pipeline: dict, bounds: WaitBounds) -> str:
+def describe_stop(verdict: str, pipeline: dict[str, Any], bounds: WaitBounds) -> str:
     """One line for the audit record and the alert."""
     if verdict == PARKED_MANUAL:
         return (

@@ -365,7 +365,8 @@ class AuditStore:
             row = cur.fetchone()
         if row is None:
             return None
-        return json.loads(row[0]) if isinstance(row[0], str) else row[0]
+        payload: dict[str, Any] = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+        return payload
 
     def pdm_run_durations(
         self, environment: str, run_class: str | None = None, since: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,7 +148,7 @@ def _health_problem(
     values = {"apdex": reading.apdex, "error_ratio": reading.error_ratio}
     if reading.error:
         return f"service health unknown: {reading.error}", values
-    checks = (
+    checks: tuple[tuple[str, str | None, float | None, datetime | None, Callable[[float], bool], str], ...] = (
         ("apdex", bounds.apdex_query, reading.apdex, reading.apdex_at, lambda v: v >= bounds.min_apdex,
          f"below minimum {bounds.min_apdex:g}"),
         ("error ratio", bounds.error_ratio_query, reading.error_ratio, reading.error_ratio_at,

@@ -84,7 +84,7 @@ class FieldReader:
         if value not in options:
             self.error(path, f"expected one of {', '.join(options)}, got {value!r}")
             return options[0]
-        return value
+        return options[options.index(value)]
 
     def boolean(self, value: Any, path: str, default: bool) -> bool:
         if value is None:

@@ -14,7 +14,8 @@ TABLE_PATH = Path(__file__).with_name("gitlab_api.yaml")
 @functools.cache
 def table() -> dict[str, Any]:
     """The parsed table (read once)."""
-    return yaml.safe_load(TABLE_PATH.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml.safe_load(TABLE_PATH.read_text(encoding="utf-8"))
+    return data
 
 
 def entity_fields(name: str) -> list[str]:
@@ -32,7 +33,8 @@ def endpoints() -> list[dict[str, Any]]:
 
 
 def endpoint(endpoint_id: str) -> dict[str, Any]:
-    for row in table()["endpoints"]:
+    rows: list[dict[str, Any]] = table()["endpoints"]
+    for row in rows:
         if row["id"] == endpoint_id:
             return row
     raise KeyError(f"gitlab_api.yaml has no endpoint {endpoint_id!r}")

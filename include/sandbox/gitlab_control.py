@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.sandbox.gitlab_world import ScenarioError
+
+if TYPE_CHECKING:
+    from include.sandbox.gitlab_server import SandboxGitLab
 
 Answer = tuple[int, Any, dict[str, str]]
 
@@ -26,7 +29,7 @@ class HttpError(Exception):
 class ControlApi:
     """Control API routes and the HTML page at a pipeline's web_url."""
 
-    owner: Any
+    owner: SandboxGitLab
 
     def _pipeline_page(self, segments: list[str]) -> Answer:
         """A small HTML page at a pipeline's web_url, so links from the Airflow UI open something."""

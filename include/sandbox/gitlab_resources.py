@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.isotime import parse_iso_instant
 from include.sandbox import gitlab_access as access
@@ -25,12 +26,20 @@ from include.sandbox.gitlab_world import (
     iso,
 )
 
+if TYPE_CHECKING:
+    from include.sandbox.gitlab_server import SandboxGitLab
+
 
 class ResourceApi:
     """Handlers of `/projects/:id/…` resources (roles already checked by the caller, except variables)."""
 
-    owner: Any
-    _page: Any
+    owner: SandboxGitLab
+
+    if TYPE_CHECKING:  # the pagination of the handler this class is mixed into (gitlab_server._Handler)
+
+        def _page(
+            self, items: list[Any], query: dict[str, str], render: Callable[[Any], Any] | None = None
+        ) -> Answer: ...
 
     # -- the routes of gitlab_routes.py that this class answers ----------------------------------------
     def route_trigger(self, request: routes.Request) -> Answer:
@@ -198,12 +207,13 @@ class ResourceApi:
             items = [d for d in items if d["environment"] == query["environment"]]
         if status:
             items = [d for d in items if d["status"] == status]
-        for key, field_name, keep in (
+        bounds: tuple[tuple[str, str, Callable[[datetime, datetime], bool]], ...] = (
             ("updated_after", "updated_at", lambda value, bound: value >= bound),
             ("updated_before", "updated_at", lambda value, bound: value <= bound),
             ("finished_after", "finished_at", lambda value, bound: value >= bound),
             ("finished_before", "finished_at", lambda value, bound: value <= bound),
-        ):
+        )
+        for key, field_name, keep in bounds:
             if query.get(key):
                 bound = _query_time(query, key)
                 items = [d for d in items if d[field_name] is not None and keep(d[field_name], bound)]
@@ -217,7 +227,7 @@ class ResourceApi:
 
     def _environments(self, project: Project, rest: list[str], query: dict[str, str]) -> Answer:
         world, url = self.owner.world, self.owner.url
-        items = []
+        items: list[dict[str, Any]] = []
         for env_id, name in world.environments(project):
             latest = [d for d in project.deployments if d["environment"] == name]
             items.append(

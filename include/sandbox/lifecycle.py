@@ -16,7 +16,8 @@ def free_port() -> int:
     """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def serve_until_signalled(stop: Callable[[], None]) -> int:

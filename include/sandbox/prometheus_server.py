@@ -290,7 +290,8 @@ class PrometheusServer:
         """The raw `result` list of an instant query now (for harness checks; the hook is the product's)."""
         url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return json.loads(response.read())["data"]["result"]
+            result: list[dict[str, Any]] = json.loads(response.read())["data"]["result"]
+            return result
 
     def wait_for_value(self, promql: str, predicate: Callable[[float], bool], timeout: float = 20) -> float:
         """Poll until the query's first value satisfies `predicate`: the live scrape has caught up."""

@@ -22,7 +22,6 @@ the variants subclass `OrchestratorPolicy` and override only where it gets those
 from __future__ import annotations
 
 import argparse
-import bisect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -32,7 +31,7 @@ from typing import Any
 
 from include.classification.classes import MigrationClass
 from include.gates import deploy_forecast
-from include.gates.batch_duration import predict_batch_duration, settings_from_forecast
+from include.gates.batch_duration import predict_batch_duration
 from include.gates.deploy_forecast import DeploymentExpectation, DurationEstimate
 from include.simulation.comparison import load_product_policy
 from include.simulation.engine import Outcome, RunRequest, View, simulate
@@ -109,14 +108,16 @@ class InformedOrchestrator(OrchestratorPolicy):
         self, view: View, pending: list[dict[str, Any]], quantile: float
     ) -> DurationEstimate | None:
         """The product's batch prediction, learning each class from its migrations' real durations."""
-        forecast = getattr(self.policy.gates.deploy_lock, "forecast", None)
-        settings = settings_from_forecast(forecast)
-        if forecast is None or settings is None:
+        window = self.learning_window(view, pending)
+        if window is None:
             return None
-        recent = view.minute - forecast.duration_history.total_seconds() / 60
-        first = bisect.bisect_left([run.start for run in view.runs], recent)
-        classes = [MigrationClass.parse(m["class"]) for m in pending]
-        key = (len(view.runs), first, tuple(sorted(c.rank for c in classes)))
+        forecast, settings, first, classes, key = (
+            window.settings,
+            window.batch_settings,
+            window.first,
+            window.classes,
+            window.key,
+        )
         if key in self._per_migration_batches:
             return self._per_migration_batches[key]
         history: dict[MigrationClass, list[float]] = {}

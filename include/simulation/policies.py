@@ -17,7 +17,13 @@ import numpy as np
 
 from include.classification.classes import MigrationClass, most_restrictive
 from include.decision import NEEDS_HUMAN, choose_path, decide, run_class, select_versions
-from include.gates.batch_duration import PastBatch, batch_fit_reason, predict_pending, settings_from_forecast
+from include.gates.batch_duration import (
+    BatchDurationSettings,
+    PastBatch,
+    batch_fit_reason,
+    predict_pending,
+    settings_from_forecast,
+)
 from include.gates.deploy_forecast import DurationEstimate
 from include.gates.deploy_lock import DeployLockObservation, evaluate_deploy_lock
 from include.gates.rollback import BlockingIssue, RollbackObservation, evaluate_rollback_safety
@@ -32,6 +38,18 @@ INCIDENT_PROJECT = "gitlab-com/gl-infra/production"
 # A release manager who finds a deployment running (or nothing deployed yet) comes back within this many
 # minutes; later than that, the day's run is skipped.
 MANUAL_PATIENCE = 240.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningWindow:
+    """A batch prediction's inputs: the policy's forecast settings (and their batch form), the first past run
+    still within `duration_history`, the batch's classes, and the key its prediction is cached under."""
+
+    settings: Any
+    batch_settings: BatchDurationSettings
+    first: int
+    classes: list[MigrationClass]
+    key: tuple[int, int, tuple[int, ...]]
 
 
 def _due(planned: list[float], holder: Any, minute: float, patience: float) -> bool:
@@ -146,7 +164,9 @@ class OrchestratorPolicy:
         self._baselines = {}
         self._profiles: dict[int, tuple[Any, str | None]] = {}
         self._issues = {}
-        self._decisions: dict[tuple[Any, ...], Any] = {}
+        self._decisions: dict[
+            tuple[Any, ...], tuple[list[dict[str, Any]], frozenset[int] | None, Any, Any] | None
+        ] = {}
         self._batches: dict[tuple[int, int, tuple[int, ...]], DurationEstimate | None] = {}
         self._verdicts: dict[MigrationClass, tuple[bool, float]] = {}
         self.gate_checks = 0
@@ -160,7 +180,8 @@ class OrchestratorPolicy:
 
     def effective_class(self, migration: Any) -> MigrationClass:
         """What the orchestrator knows: the classifier's class, or the annotation once a human reviewed it."""
-        return migration.actual if migration.id in self.reviewed else migration.cls
+        known: MigrationClass = migration.actual if migration.id in self.reviewed else migration.cls
+        return known
 
     def _review(self, view: View) -> None:
         for migration, since in view.pending:
@@ -322,10 +343,8 @@ class OrchestratorPolicy:
             world.derived[("profile", *shared)] = self._profiles[day]
         return self._profiles[day]
 
-    def _batch_duration(self, view: View, pending: list[dict[str, Any]]) -> DurationEstimate | None:
-        """With `per_migration_quantile` set, the predicted run time of this batch (batch_duration.py), from
-        the facts the DAG reads from the audit store for each past run: the classes it executed (as this
-        policy knew them then) and the run's duration (batch_duration.predict_pending, as the DAG calls it)."""
+    def learning_window(self, view: View, pending: list[dict[str, Any]]) -> LearningWindow | None:
+        """What a batch prediction learns from and predicts: None when the policy does not predict per batch."""
         settings = getattr(self.policy.gates.deploy_lock, "forecast", None)
         batch_settings = settings_from_forecast(settings)
         if settings is None or batch_settings is None:
@@ -336,6 +355,16 @@ class OrchestratorPolicy:
         # The prediction depends only on the runs learned from and the batch's classes: reuse it until
         # either changes (a new run, a run ageing out of duration_history, another pending set).
         key = (len(view.runs), first, tuple(sorted(c.rank for c in classes)))
+        return LearningWindow(settings, batch_settings, first, classes, key)
+
+    def _batch_duration(self, view: View, pending: list[dict[str, Any]]) -> DurationEstimate | None:
+        """With `per_migration_quantile` set, the predicted run time of this batch (batch_duration.py), from
+        the facts the DAG reads from the audit store for each past run: the classes it executed (as this
+        policy knew them then) and the run's duration (batch_duration.predict_pending, as the DAG calls it)."""
+        window = self.learning_window(view, pending)
+        if window is None:
+            return None
+        batch_settings, first, classes, key = window.batch_settings, window.first, window.classes, window.key
         if key in self._batches:
             return self._batches[key]
         batches = []

@@ -153,7 +153,8 @@ class GateSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        (result,) = [r for r in event["results"] if r["gate"] == self.gate]
+        results: list[dict[str, Any]] = event["results"]
+        (result,) = [r for r in results if r["gate"] == self.gate]
         self.log.info("gate %s: %s — %s", self.gate, "open" if result["open"] else "closed", result["reason"])
         return result
 

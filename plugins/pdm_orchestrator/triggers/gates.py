@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from include.gates.result import GateResult
 
 
 class GatesOpenTrigger(BaseTrigger):
@@ -65,7 +68,7 @@ class GatesOpenTrigger(BaseTrigger):
         cls = MigrationClass.parse(self.run_class)
         policy = await asyncio.to_thread(load_policy, self.policy_path)
 
-        def check_now() -> tuple[datetime, list]:
+        def check_now() -> tuple[datetime, list[GateResult]]:
             # The instant is taken on the worker thread: when many triggers share the triggerer's thread pool a
             # check may wait its turn, and asking the sources about the moment it was queued would miss a gate
             # that opened meanwhile and cost a whole poll interval.
@@ -97,7 +100,9 @@ class GatesOpenTrigger(BaseTrigger):
             await asyncio.sleep(max(0.0, (wake - datetime.now(UTC)).total_seconds()))
 
 
-def next_check(now: datetime, closed: list, deadline: datetime, poll: timedelta) -> datetime | None:
+def next_check(
+    now: datetime, closed: list[GateResult], deadline: datetime, poll: timedelta
+) -> datetime | None:
     """When to look again, or None when nothing can open before the deadline.
 
     A gate with `retry_at` cannot open before it (time-bound: window, bake time); the run wakes at the

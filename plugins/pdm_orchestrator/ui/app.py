@@ -12,12 +12,15 @@ import html
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 
 from include.observability import EnvironmentStatus, environment_status, render_metrics
+
+if TYPE_CHECKING:
+    from include.audit import StoredEvent
 
 
 def _requires_airflow_login() -> Callable[..., None]:
@@ -67,7 +70,7 @@ def _load_statuses(now: datetime) -> tuple[list[EnvironmentStatus], str | None]:
     return statuses, error
 
 
-def _overrides_by_run(events: list) -> dict[tuple[str, str], dict[str, Any]]:
+def _overrides_by_run(events: list[StoredEvent]) -> dict[tuple[str, str], dict[str, Any]]:
     """Who overrode which gates and why, per (dag_id, run_id), from the runs' decision events."""
     found = {}
     for event in events:
@@ -80,7 +83,7 @@ def _overrides_by_run(events: list) -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
-def _approvals_by_run(events: list) -> dict[tuple[str, str], dict[str, Any]]:
+def _approvals_by_run(events: list[StoredEvent]) -> dict[tuple[str, str], dict[str, Any]]:
     """The answer to each run's approval request (approved/rejected by whom, when, why, or expired)."""
     found = {}
     for event in events:

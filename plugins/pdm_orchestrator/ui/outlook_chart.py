@@ -186,9 +186,10 @@ def figure_div(view: Outlook, div_id: str) -> str:
     figure.update_xaxes(type="date", range=[_ms(view.start), _ms(view.end)])
     figure.update_yaxes(title_text="req/s", row=1, col=1)
     figure.update_yaxes(autorange="reversed", row=2, col=1)
-    return figure.to_html(
+    page: str = figure.to_html(
         full_html=False, include_plotlyjs=False, div_id=div_id, config={"displaylogo": False}
     )
+    return page
 
 
 def _ms(moment: datetime) -> float:
