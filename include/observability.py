@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.audit.store import StoredEvent
 from include.classification.classes import MigrationClass
+
+if TYPE_CHECKING:
+    from include.policy.model import Policy
 
 
 @dataclass
@@ -26,7 +29,7 @@ class EnvironmentStatus:
 
 
 def environment_status(
-    environment: str, events: list[StoredEvent], policy: Any | None, now: datetime, last_runs: int = 10
+    environment: str, events: list[StoredEvent], policy: Policy | None, now: datetime, last_runs: int = 10
 ) -> EnvironmentStatus:
     """Pending migrations (latest snapshot) with their age, the latest gate verdicts, recent runs, windows."""
     status = EnvironmentStatus(environment)

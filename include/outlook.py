@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.classification.classes import MigrationClass
+
+if TYPE_CHECKING:
+    from include.policy.model import Policy
 
 WEEK = timedelta(days=7)
 
@@ -30,7 +33,7 @@ class Outlook:
     notes: list[str] = field(default_factory=list)  # what could not be shown, and why
 
 
-def class_windows(policy: Any, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def class_windows(policy: Policy, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Allowed spans of every automatic class intersecting [start, end), clipped to it."""
     found = []
     for cls in MigrationClass:
@@ -45,7 +48,7 @@ def class_windows(policy: Any, start: datetime, end: datetime) -> list[dict[str,
     return found
 
 
-def change_locks(policy: Any, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def change_locks(policy: Policy, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Change locks intersecting [start, end), clipped to it."""
     found = []
     for (opens, closes), name in policy.lock_spans(start, end):
@@ -55,7 +58,7 @@ def change_locks(policy: Any, start: datetime, end: datetime) -> list[dict[str, 
     return found
 
 
-def absolute_thresholds(policy: Any) -> dict[str, float]:
+def absolute_thresholds(policy: Policy) -> dict[str, float]:
     """Each automatic class's traffic threshold, when the gate compares to an absolute rate."""
     from include.gates.traffic import settings_for_class
 
@@ -94,7 +97,7 @@ def shift(series: Iterable[tuple[datetime, float]], delta: timedelta) -> list[tu
     return [(moment + delta, value) for moment, value in series]
 
 
-def outlook(policy: Any, environment: str, now: datetime, days: int = 7) -> Outlook:
+def outlook(policy: Policy, environment: str, now: datetime, days: int = 7) -> Outlook:
     """The calendar part of the outlook (windows, locks, thresholds); the adapter adds what needs servers."""
     if now.tzinfo is None:
         raise ValueError(f"outlook needs a timezone-aware now, got {now.isoformat()}")

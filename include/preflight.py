@@ -7,7 +7,10 @@ bot needs in which project and why, and renders one line per check: `ok` or `PRO
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from include.policy.model import Policy
 
 GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER = 10, 20, 30, 40, 50
 ROLE_NAMES = {
@@ -50,7 +53,7 @@ def role_name(level: int) -> str:
     return ROLE_NAMES.get(level, f"access level {level}")
 
 
-def needs(policy: Any) -> list[Need]:
+def needs(policy: Policy) -> list[Need]:
     """Every project the policy names, with the least role the bot needs there (the highest of its uses).
 
     Reporter reads deployments, code, pipelines and confidential issues; Developer creates and cancels the

@@ -15,9 +15,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.gates.result import GateResult
+
+if TYPE_CHECKING:
+    from include.classification.classes import MigrationClass
+    from include.policy.model import Policy
 
 GATE = "traffic"
 MODES = ("absolute", "baseline_percentile")
@@ -97,7 +101,7 @@ class TrafficObservation:
     newest_sample_at: datetime | None = None  # the newest raw sample's own time (PromQL timestamp())
 
 
-def settings_for_class(policy: Any, cls: Any) -> TrafficSettings:
+def settings_for_class(policy: Policy, cls: MigrationClass) -> TrafficSettings:
     """The traffic rule's settings for a class: the class threshold overrides the gate default. One place, so
     the DAG's gate checks and the simulator cannot drift apart."""
     gate = policy.gates.traffic

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from include.classification.classes import MigrationClass
 from include.gates.result import GateResult
+
+if TYPE_CHECKING:
+    from include.policy.learned import TrafficProfile
+    from include.policy.model import Policy
 
 GATE = "window"
 
 
 def evaluate_window(
-    now: datetime, policy: Any, cls: MigrationClass, profile: Any = None, profile_error: str | None = None
+    now: datetime,
+    policy: Policy,
+    cls: MigrationClass,
+    profile: TrafficProfile | None = None,
+    profile_error: str | None = None,
 ) -> GateResult:
     """Open inside an allowed window for `cls`; closed otherwise, with when the next one opens.
 

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.classification.classes import MigrationClass
 from include.gates import deploy_forecast
@@ -39,6 +39,9 @@ from include.simulation.inputs import load_world_settings
 from include.simulation.policies import ManualPolicy, OrchestratorPolicy
 from include.simulation.scores import Meter, Scores, score
 from include.simulation.world import Migration, World, generate_world
+
+if TYPE_CHECKING:
+    from include.policy.model import Policy
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "policy-daily.yaml"
 REFERENCE = "manual-apac-emea"
@@ -56,7 +59,7 @@ class InformedOrchestrator(OrchestratorPolicy):
 
     def __init__(
         self,
-        policy: Any,
+        policy: Policy,
         environment: str,
         review_times: tuple[int, ...],
         *,
@@ -179,7 +182,7 @@ def _calendar_forecast(answer: DeploymentExpectation) -> Iterator[list[int]]:
 
 
 def variant_policy(
-    variant: str, policy: Any, environment: str, review_times: tuple[int, ...]
+    variant: str, policy: Policy, environment: str, review_times: tuple[int, ...]
 ) -> InformedOrchestrator:
     """The orchestrator of one variant (see the module docstring), named `orchestrator` as in the table;
     `product` is told nothing more, so it decides as `OrchestratorPolicy` does."""

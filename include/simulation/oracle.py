@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from include.simulation.inputs import STEP_MINUTES
 from include.simulation.policies import ReplayPolicy
 from include.simulation.scores import Meter, Scores, score
 from include.simulation.world import HEAVY_CLASSES, World
+
+if TYPE_CHECKING:
+    from include.policy.model import Policy
 
 NOMINAL_RUN = 45.0  # minutes: the typical run used only to rank candidate slots within a day
 _INF: tuple[float, ...] = (float("inf"),)
@@ -120,7 +123,9 @@ def _candidates(world: World, calendar: _Calendar, meter: Meter, per_day: int) -
     return sorted(found)
 
 
-def search_schedule(world: World, policy: Any, max_age_days: float, per_day: int) -> tuple[list[float], int]:
+def search_schedule(
+    world: World, policy: Policy, max_age_days: float, per_day: int
+) -> tuple[list[float], int]:
     """The DP's best start times (minutes) on the planned calendar, and how many candidates it weighed."""
     meter = Meter(world)
     calendar = _Calendar(world)
@@ -204,7 +209,7 @@ def search_schedule(world: World, policy: Any, max_age_days: float, per_day: int
     return sorted(schedule), len(candidates)
 
 
-def oracle_manual_actions(policy: Any) -> Any:
+def oracle_manual_actions(policy: Policy) -> Any:
     """Counted like the orchestrator: a run holding `unknown`-classified migrations needs an annotation,
     a run of a class with `approval_required` needs an approval."""
 
@@ -217,7 +222,7 @@ def oracle_manual_actions(policy: Any) -> Any:
 
 
 def run_oracle(
-    world: World, policy: Any, incumbents: dict[str, Outcome], max_age_days: float, per_day: int
+    world: World, policy: Policy, incumbents: dict[str, Outcome], max_age_days: float, per_day: int
 ) -> OracleResult:
     """The best schedule among the DP's and the incumbents' (replayed), within the pending-age bound."""
     meter = Meter(world)

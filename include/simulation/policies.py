@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from include.gates.window import evaluate_window
 from include.simulation.engine import RunRequest, View
 from include.simulation.inputs import STEP_MINUTES, STEPS_PER_WEEK, ManualSettings
 from include.simulation.world import Incident, World
+
+if TYPE_CHECKING:
+    from include.policy.model import Policy
 
 INCIDENT_PROJECT = "gitlab-com/gl-infra/production"
 # A release manager who finds a deployment running (or nothing deployed yet) comes back within this many
@@ -77,7 +80,7 @@ class ManualPolicy:
     for it to finish (they check for running pipelines by hand). One manual action per run.
     """
 
-    def __init__(self, name: str, settings: ManualSettings, policy: Any, seed: int) -> None:
+    def __init__(self, name: str, settings: ManualSettings, policy: Policy, seed: int) -> None:
         self.name = name
         self.settings = settings
         self.policy = policy
@@ -108,7 +111,7 @@ class ManualPolicy:
         return 0
 
 
-def traffic_settings(policy: Any, cls: MigrationClass) -> TrafficSettings:
+def traffic_settings(policy: Policy, cls: MigrationClass) -> TrafficSettings:
     """The traffic gate's settings for a class, resolved by the product's own `settings_for_class`; the
     simulated world has no database-health signal (see docs/evaluation.md), so that query is dropped."""
     return dataclasses.replace(settings_for_class(policy, cls), health_query=None)
@@ -133,7 +136,7 @@ class OrchestratorPolicy:
 
     def __init__(
         self,
-        policy: Any,
+        policy: Policy,
         environment: str,
         review_times: tuple[int, ...],
         execution_mode: str | None = None,

@@ -20,7 +20,7 @@ Definitions (docs/evaluation.md repeats them for readers):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from include.classification.classes import MigrationClass, most_restrictive
 from include.simulation.engine import Outcome
 from include.simulation.inputs import STEP_MINUTES
 from include.simulation.world import HEAVY_CLASSES, World
+
+if TYPE_CHECKING:
+    from include.policy.model import Policy
 
 # Scores where lower is safer; the acceptance bar compares the orchestrator with the manual policies on these.
 SAFETY_SCORES = (
@@ -107,7 +110,7 @@ class Meter:
         return self._integral(self._load_cum, self._rate, a, b)
 
 
-def score(world: World, outcome: Outcome, policy: Any, meter: Meter | None = None) -> Scores:
+def score(world: World, outcome: Outcome, policy: Policy, meter: Meter | None = None) -> Scores:
     """The scores of `outcome`; `policy` is the product policy (for the per-class minimum bake)."""
     meter = meter or Meter(world)
     heavy = load = 0.0

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from include.gates.deploy_forecast import DeployForecast, DurationEstimate
     from include.gates.traffic import TrafficSettings
     from include.policy.learned import TrafficProfile
+    from include.policy.model import Policy
     from include.policy.settings import RollbackHealthSettings
     from pdm_orchestrator.hooks.gitlab import GitLabHook
 
@@ -32,7 +33,7 @@ AUDIT_CONN_ID = "pdm_audit"  # where traffic profiles and past PDM runs are read
 
 
 def evaluate_gates(
-    policy: Any,
+    policy: Policy,
     environment: str,
     cls: MigrationClass,
     now: datetime,
@@ -54,7 +55,7 @@ def evaluate_gates(
 
 
 def window_gate(
-    policy: Any, environment: str, cls: MigrationClass, now: datetime, batch: Sequence[str] | None = None
+    policy: Policy, environment: str, cls: MigrationClass, now: datetime, batch: Sequence[str] | None = None
 ) -> GateResult:
     """The calendar, plus the environment's stored traffic profile when the class has learned windows;
     then, when the policy predicts per batch, whether the pending batch ends before the window closes."""
@@ -70,7 +71,7 @@ def window_gate(
 
 
 def batch_fit_gate(
-    window: GateResult, policy: Any, environment: str, batch: Sequence[str], now: datetime
+    window: GateResult, policy: Policy, environment: str, batch: Sequence[str], now: datetime
 ) -> GateResult:
     """The open window gate, closed when the predicted batch would still run as the window closes.
 
@@ -101,7 +102,7 @@ def batch_fit_gate(
 
 
 def pending_batch_duration(
-    policy: Any,
+    policy: Policy,
     environment: str,
     batch: Sequence[str] | None,
     now: datetime,
@@ -148,7 +149,7 @@ def latest_traffic_profile(
 
 
 def refresh_traffic_profile(
-    policy: Any, environment: str, now: datetime, audit_conn_id: str = AUDIT_CONN_ID
+    policy: Policy, environment: str, now: datetime, audit_conn_id: str = AUDIT_CONN_ID
 ) -> dict[str, Any]:
     """Learn and store one environment's traffic profile from `gates.traffic.profile.weeks` of history.
 
@@ -181,7 +182,7 @@ def refresh_traffic_profile(
     return summary
 
 
-def traffic_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
+def traffic_gate(policy: Policy, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
     from include.gates.traffic import TrafficObservation, evaluate_traffic
     from pdm_orchestrator.hooks.prometheus import PrometheusHook
 
@@ -195,7 +196,7 @@ def traffic_gate(policy: Any, environment: str, cls: MigrationClass, now: dateti
     return evaluate_traffic(now, observation, settings)
 
 
-def traffic_settings(policy: Any, cls: MigrationClass) -> TrafficSettings:
+def traffic_settings(policy: Policy, cls: MigrationClass) -> TrafficSettings:
     """The traffic rule's settings for a class (resolved in the core, shared with the simulator)."""
     from include.gates.traffic import settings_for_class
 
@@ -203,7 +204,7 @@ def traffic_settings(policy: Any, cls: MigrationClass) -> TrafficSettings:
 
 
 def deploy_lock_gate(
-    policy: Any,
+    policy: Policy,
     environment: str,
     now: datetime,
     cls: MigrationClass | None = None,
@@ -244,7 +245,7 @@ def deploy_lock_gate(
 
 
 def deploy_forecast(
-    policy: Any,
+    policy: Policy,
     environment: str,
     cls: MigrationClass,
     now: datetime,
@@ -307,12 +308,12 @@ def deploy_forecast(
         except GitLabError as exc:
             return DeployForecast(error=f"past PDM runs unreadable: {exc}")
         last_run = max((d.created_at for d in pdm_runs if d.created_at), default=None)
-        since = waiting_since((d.finished_at for d in deployments if d.status == "success"), last_run)
-        held = now - since if since is not None else None
+        waiting_from = waiting_since((d.finished_at for d in deployments if d.status == "success"), last_run)
+        held = now - waiting_from if waiting_from is not None else None
     return DeployForecast.from_settings(settings, expected, duration, held)
 
 
-def rollback_gate(policy: Any, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
+def rollback_gate(policy: Policy, environment: str, cls: MigrationClass, now: datetime) -> GateResult:
     from pdm_orchestrator.hooks.gitlab import GitLabError, GitLabHook
 
     env = policy.environments[environment]

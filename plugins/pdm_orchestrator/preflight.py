@@ -32,6 +32,7 @@ from include.preflight import (
 )
 
 if TYPE_CHECKING:
+    from include.policy.model import Policy
     from pdm_orchestrator.hooks.gitlab import GitLabHook
     from pdm_orchestrator.hooks.prometheus import PrometheusHook
 
@@ -39,7 +40,7 @@ DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "policy.yaml"
 PROBE_REF = "pdm-preflight-probe-no-such-ref"
 
 
-def gitlab_checks(policy: Any, hook: GitLabHook | None = None) -> list[Check]:
+def gitlab_checks(policy: Policy, hook: GitLabHook | None = None) -> list[Check]:
     """Every GitLab check, in order; stops after the first that makes the rest meaningless."""
     import gitlab.exceptions
 
@@ -99,7 +100,7 @@ def gitlab_checks(policy: Any, hook: GitLabHook | None = None) -> list[Check]:
     return checks
 
 
-def _scopes_check(hook: GitLabHook, policy: Any) -> Check:
+def _scopes_check(hook: GitLabHook, policy: Policy) -> Check:
     from pdm_orchestrator.hooks.gitlab import json_object
 
     needed = "read_api" if policy.gitlab.pdm_pipeline.trigger == "trigger_token" else "api"
@@ -122,7 +123,7 @@ def _scopes_check(hook: GitLabHook, policy: Any) -> Check:
     )
 
 
-def _variables_create_check(hook: GitLabHook, policy: Any, levels: dict[str, int]) -> Check:
+def _variables_create_check(hook: GitLabHook, policy: Policy, levels: dict[str, int]) -> Check:
     """May the bot create the PDM pipeline with its variables? The setting when visible, else a probe."""
     from pdm_orchestrator.hooks.gitlab import json_object
 
@@ -163,7 +164,7 @@ def _variables_create_check(hook: GitLabHook, policy: Any, levels: dict[str, int
         return Check(f"pipeline variables in {project}", False, _short(exc), "see the error")
 
 
-def _variables_read_checks(policy: Any, levels: dict[str, int]) -> list[Check]:
+def _variables_read_checks(policy: Policy, levels: dict[str, int]) -> list[Check]:
     project = policy.gitlab.pdm_pipeline.project
     level = levels.get(project, 0)
     checks = [
@@ -205,7 +206,7 @@ def _admin_check(hook: GitLabHook, database: str, errors: Any) -> Check:
         return Check(name, False, _short(text, 240), fix)
 
 
-def prometheus_checks(policy: Any, environments: list[str], now: datetime | None = None) -> list[Check]:
+def prometheus_checks(policy: Policy, environments: list[str], now: datetime | None = None) -> list[Check]:
     """Prometheus reachable, and every traffic and health query returns data now (i.e. fresh samples)."""
     from pdm_orchestrator.hooks.prometheus import PrometheusHook
 
@@ -219,7 +220,7 @@ def prometheus_checks(policy: Any, environments: list[str], now: datetime | None
     checks = [Check("prometheus reachable", True, f"connection {policy.prometheus_conn_id!r}")]
     for environment in environments:
         env_policy = policy.for_environment(environment)
-        queries = [("traffic", env_policy.gates.traffic.query)]
+        queries: list[tuple[str, str | None]] = [("traffic", env_policy.gates.traffic.query)]
         health = env_policy.gates.rollback.health
         if health is not None:
             queries += [("apdex", health.apdex_query), ("error ratio", health.error_ratio_query)]

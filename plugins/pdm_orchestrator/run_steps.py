@@ -9,7 +9,10 @@ from __future__ import annotations
 import base64
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from include.policy.model import Policy
 
 log = logging.getLogger(__name__)
 
@@ -435,7 +438,7 @@ def summarize(
 
 
 def window_missed(
-    policy: Any, run_class: str | None, scheduled_for: datetime | None, now: datetime
+    policy: Policy, run_class: str | None, scheduled_for: datetime | None, now: datetime
 ) -> dict[str, Any] | None:
     """The allowed window this run was created for, when it has closed by `now`; else None.
 

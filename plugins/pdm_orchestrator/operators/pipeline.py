@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from include.audit import AuditStore
     from include.audit.lease import Lease
     from include.pipelines import PipelineRun
+    from include.policy.model import Policy
     from pdm_orchestrator.hooks.gitlab import GitLabHook
 
 PIPELINE_XCOM_KEY = "pipeline"
@@ -168,7 +169,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
     def create_once(
         self,
         context: Context,
-        policy: Any,
+        policy: Policy,
         snapshot: dict[str, Any],
         hook: GitLabHook,
         store: AuditStore,
@@ -226,7 +227,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
         self.log.info("created pipeline %s: %s", pipeline.id, pipeline.web_url)
         return pipeline
 
-    def running_pdm_pipelines(self, policy: Any, hook: GitLabHook) -> list[PipelineRun]:
+    def running_pdm_pipelines(self, policy: Policy, hook: GitLabHook) -> list[PipelineRun]:
         """PDM pipelines of this environment GitLab reports as not finished (a human's, or a lost run's)."""
         from pdm_orchestrator.gate_checks import _environment_variable
 
@@ -322,7 +323,7 @@ class TriggerPdmPipelineOperator(BaseOperator):
 
     def check_gates_still_open(
         self,
-        policy: Any,
+        policy: Policy,
         snapshot: dict[str, Any],
         params: dict[str, Any],
         now: datetime,

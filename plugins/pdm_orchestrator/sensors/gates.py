@@ -14,9 +14,15 @@ again, together, for the decide step, which triggers only if all are open (or ov
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from include.classification.classes import MigrationClass
+    from include.policy.model import Policy
 
 # gate → task id in the graph (names a release manager reads in the grid)
 GATE_TASKS: dict[str, str] = {
@@ -28,7 +34,12 @@ GATE_TASKS: dict[str, str] = {
 
 
 def evaluate_gate(
-    policy: Any, environment: str, cls: Any, now: datetime, gate: str, batch: list[str] | None = None
+    policy: Policy,
+    environment: str,
+    cls: MigrationClass,
+    now: datetime,
+    gate: str,
+    batch: list[str] | None = None,
 ) -> Any:
     """One gate's verdict (the same checks as the decision's), for a sensor or its trigger; `batch` is the
     classes of the migrations the run would execute (the window's fit and the deploy-lock forecast)."""
@@ -85,7 +96,7 @@ class GateSensor(BaseSensorOperator):
         self.snapshot_task_id = snapshot_task_id
         self.deferrable = deferrable
 
-    def _inputs(self, context: Any) -> tuple[Any, Any, dict[str, str]]:
+    def _inputs(self, context: Context) -> tuple[Policy, MigrationClass, dict[str, str]]:
         from include.classification.classes import MigrationClass
         from include.policy import load_policy
         from pdm_orchestrator.params import gate_overrides
@@ -93,7 +104,7 @@ class GateSensor(BaseSensorOperator):
         policy = load_policy(self.policy_path).for_environment(self.environment)
         return policy, MigrationClass.parse(self.run_class), gate_overrides(context["params"])
 
-    def _batch(self, context: Any) -> list[str] | None:
+    def _batch(self, context: Context) -> list[str] | None:
         """The run's batch from the snapshot's XCom (None without a snapshot task)."""
         if self.snapshot_task_id is None:
             return None
@@ -102,14 +113,14 @@ class GateSensor(BaseSensorOperator):
         snapshot = context["ti"].xcom_pull(task_ids=self.snapshot_task_id)
         return batch_classes(snapshot) if snapshot else None
 
-    def _overridden(self, context: Any, reason: str) -> dict[str, Any]:
+    def _overridden(self, context: Context, reason: str) -> dict[str, Any]:
         user = getattr(context["dag_run"], "triggering_user_name", None) or "unknown"
         self.log.info(
             "gate %s: OVERRIDDEN by %s — %s (not evaluated by this sensor)", self.gate, user, reason
         )
         return {"gate": self.gate, "open": True, "overridden": True, "override_user": user, "reason": reason}
 
-    def poke(self, context: Any) -> PokeReturnValue | bool:
+    def poke(self, context: Context) -> PokeReturnValue | bool:
         policy, cls, overrides = self._inputs(context)
         if self.gate in overrides:
             return PokeReturnValue(True, self._overridden(context, overrides[self.gate]))
@@ -118,7 +129,7 @@ class GateSensor(BaseSensorOperator):
         self.log.info("gate %s: %s — %s", self.gate, "open" if result.open else "closed", result.reason)
         return PokeReturnValue(result.open, result.to_dict()) if result.open else False
 
-    def execute(self, context: Any) -> Any:
+    def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         from pdm_orchestrator.triggers.gates import GatesOpenTrigger, next_check
@@ -152,7 +163,7 @@ class GateSensor(BaseSensorOperator):
             timeout=(deadline - now) + timedelta(minutes=10),
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         results: list[dict[str, Any]] = event["results"]
         (result,) = [r for r in results if r["gate"] == self.gate]
         self.log.info("gate %s: %s — %s", self.gate, "open" if result["open"] else "closed", result["reason"])
@@ -160,7 +171,7 @@ class GateSensor(BaseSensorOperator):
 
 
 def recheck_all(
-    environment: str, policy_path: str, run_class: str, context: Any, batch: list[str] | None = None
+    environment: str, policy_path: str, run_class: str, context: Context, batch: list[str] | None = None
 ) -> dict[str, Any]:
     """Every gate evaluated again at one instant, for the decide step (the sensors' answers are older);
     `batch` as for the sensors."""

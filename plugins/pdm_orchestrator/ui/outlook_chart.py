@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.outlook import WEEK, Outlook, expected_deployments, outlook, shift
+
+if TYPE_CHECKING:
+    from include.policy.model import Policy
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,7 @@ CLASS_COLOURS = {
 }
 
 
-def gather(policy_path: str, environment: str, policy: Any, now: datetime) -> Outlook:
+def gather(policy_path: str, environment: str, policy: Policy, now: datetime) -> Outlook:
     """The full outlook of one environment; each server-backed part is optional and explained when missing."""
     view = outlook(policy, environment, now)
     env = policy.environments[environment]
